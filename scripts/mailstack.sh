@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# mailstack.sh: the real mail stack mailcanary's tests run against, on 127.0.0.1 only.
+#
+# Postfix (SMTP 25, submission 587 STARTTLS, submissions 465 implicit TLS) delivers over LMTP
+# into Dovecot (IMAP 143 STARTTLS, IMAPS 993), with a throwaway CA made on first `up`.
+# Debian 12, as root, no systemd: daemons are started here and stopped by their pid.
+#
+#   mailstack.sh install          apt-get the packages the test suite needs (idempotent)
+#   mailstack.sh up               install, configure, start; waits until every port answers
+#   mailstack.sh down             stop Postfix and Dovecot by pid
+#   mailstack.sh status           running or not, one line each
+#   mailstack.sh fault NAME on|off   see `mailstack.sh faults`
+#
+# Users: <name>@example.test with password <name>-secret, for each name in $USERS.
+set -euo pipefail
+STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
+DOMAIN=example.test
+USERS="canary alice bob carol dave erin frank grace"
+PKGS="postfix dovecot-imapd dovecot-lmtpd openssl prometheus prometheus-alertmanager"
+POSTFIX_PID=/var/spool/postfix/pid/master.pid
+DOVECOT_PID=/run/dovecot/master.pid
+
+log() { echo "mailstack: $*" >&2; }
+
+install_pkgs() {
+  local missing=""
+  for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  [ -z "$missing" ] && return 0
+  [ "$(id -u)" = 0 ] || { log "must run as root to install:$missing"; exit 1; }
+  log "installing:$missing"
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  # Packages try to start their services through invoke-rc.d; without systemd that is refused
+  # and harmless. The daemons are started below, by this script.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
+    </dev/null >/dev/null
+  # The prometheus package may have started daemons on their default ports: stop them, the tests
+  # start their own on free loopback ports.
+  pkill -x prometheus 2>/dev/null || true
+  pkill -x prometheus-alertmanager 2>/dev/null || true
+  pkill -x prometheus-node-exporter 2>/dev/null || true
+}
+
+make_certs() {
+  [ -f "$STATE/tls/server.crt" ] && return 0
+  mkdir -p "$STATE/tls"
+  (
+    cd "$STATE/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mailstack test CA" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=mail.$DOMAIN" -keyout server.key \
+      -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:mail.%s,DNS:localhost,IP:127.0.0.1\n' "$DOMAIN" > san.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile san.ext -out server.crt 2>/dev/null
+    chmod 644 server.crt ca.crt; chmod 640 server.key; chgrp dovecot server.key 2>/dev/null || true
+  )
+}
+
+configure_dovecot() {
+  id vmail >/dev/null 2>&1 || useradd -r -u 5000 -U -d "$STATE/mail" -s /usr/sbin/nologin vmail
+  mkdir -p "$STATE/mail"; chown vmail:vmail "$STATE/mail"
+  : > "$STATE/users.new"
+  for u in $USERS; do
+    echo "$u@$DOMAIN:{PLAIN}$u-secret:5000:5000::$STATE/mail/$u" >> "$STATE/users.new"
+    for d in "" /Maildir /Maildir/new /Maildir/cur /Maildir/tmp; do
+      install -d -o vmail -g "$(id -g vmail)" -m 700 "$STATE/mail/$u$d"
+    done
+  done
+  mv "$STATE/users.new" "$STATE/users"
+  # Secrets for mailcanary's example config: one password file per user and a canary HMAC key.
+  install -d -m 700 "$STATE/secrets"
+  for u in $USERS; do (umask 077; printf '%s-secret\n' "$u" > "$STATE/secrets/$u.password"); done
+  [ -s "$STATE/secrets/hmac.key" ] || (umask 077; openssl rand -hex 32 > "$STATE/secrets/hmac.key")
+  chmod 640 "$STATE/users"; chgrp dovecot "$STATE/users"
+  cat > /etc/dovecot/local.conf <<CONF
+# mailstack: everything on loopback, users from a passwd-file, Maildir under $STATE/mail
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <$STATE/tls/server.crt
+ssl_key = <$STATE/tls/server.key
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+first_valid_uid = 5000
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $STATE/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $STATE/users
+}
+service imap-login {
+  inet_listener imap {
+    port = 143
+  }
+  inet_listener imaps {
+    port = 993
+    ssl = yes
+  }
+}
+service lmtp {
+  unix_listener /var/spool/postfix/private/dovecot-lmtp {
+    mode = 0600
+    user = postfix
+    group = postfix
+  }
+}
+service auth {
+  unix_listener /var/spool/postfix/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+protocol imap {
+  imap_idle_notify_interval = 2 mins
+  mail_max_userip_connections = 100
+}
+log_path = $STATE/dovecot.log
+CONF
+  # Debian's default auth-system.conf.ext puts a PAM passdb before ours: every login would first
+  # fail in PAM (with its ~1.5 s failure delay) before the passwd-file answers.
+  sed -i 's/^!include auth-system.conf.ext/#!include auth-system.conf.ext/' /etc/dovecot/conf.d/10-auth.conf
+  doveconf -n >/dev/null
+}
+
+configure_postfix() {
+  # Debian's "No configuration" choice leaves no main.cf: start from an empty one.
+  [ -f /etc/postfix/main.cf ] || : > /etc/postfix/main.cf
+  postconf -e \
+    "myhostname = mail.$DOMAIN" "mydomain = $DOMAIN" "myorigin = $DOMAIN" \
+    "inet_interfaces = loopback-only" "inet_protocols = ipv4" "mydestination = localhost" \
+    "mynetworks = 127.0.0.0/8" "relayhost =" \
+    "virtual_mailbox_domains = $DOMAIN" "virtual_transport = lmtp:unix:private/dovecot-lmtp" \
+    "smtpd_tls_cert_file = $STATE/tls/server.crt" "smtpd_tls_key_file = $STATE/tls/server.key" \
+    "smtpd_tls_security_level = may" "smtpd_sasl_type = dovecot" "smtpd_sasl_path = private/auth" \
+    "smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated reject_unauth_destination" \
+    "smtpd_recipient_restrictions = check_recipient_access hash:/etc/postfix/mailstack_rcpt" \
+    "smtpd_end_of_data_restrictions =" "defer_transports =" \
+    "maillog_file = $STATE/postfix.log" "compatibility_level = 3.6" \
+    "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s"
+  : > /etc/postfix/mailstack_rcpt; postmap /etc/postfix/mailstack_rcpt
+  postconf -M "submission/inet=submission inet n - y - - smtpd"
+  postconf -P "submission/inet/syslog_name=postfix/submission" \
+    "submission/inet/smtpd_tls_security_level=encrypt" "submission/inet/smtpd_sasl_auth_enable=yes" \
+    "submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject"
+  postconf -M "submissions/inet=submissions inet n - y - - smtpd"
+  postconf -P "submissions/inet/syslog_name=postfix/submissions" \
+    "submissions/inet/smtpd_tls_wrappermode=yes" "submissions/inet/smtpd_sasl_auth_enable=yes" \
+    "submissions/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject"
+  postfix check
+}
+
+wait_port() { # port up|down
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then [ "$2" = up ] && return 0
+    else [ "$2" = down ] && return 0; fi
+    sleep 0.1
+  done
+  log "port $1 did not come $2"; return 1
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(tr -d ' \n' < "$1")" 2>/dev/null; }
+
+stop_pid() { # pidfile
+  pid_alive "$1" || return 0
+  local pid; pid=$(tr -d ' \n' < "$1")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+start_dovecot() { pid_alive "$DOVECOT_PID" || dovecot </dev/null >/dev/null 2>&1; wait_port 993 up; wait_port 143 up; }
+start_postfix() { pid_alive "$POSTFIX_PID" || postfix start </dev/null >/dev/null 2>&1; wait_port 25 up; wait_port 587 up; wait_port 465 up; }
+stop_dovecot() { stop_pid "$DOVECOT_PID"; wait_port 993 down; }
+stop_postfix() { stop_pid "$POSTFIX_PID"; wait_port 25 down; }
+
+set_rcpt_map() { # "code text" or empty
+  : > /etc/postfix/mailstack_rcpt
+  if [ -n "$1" ]; then for u in $USERS; do echo "$u@$DOMAIN $1" >> /etc/postfix/mailstack_rcpt; done; fi
+  postmap /etc/postfix/mailstack_rcpt
+}
+
+FAULTS="imap-down smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery"
+
+fault() {
+  local name=${1:-} mode=${2:-}
+  case "$name:$mode" in
+    imap-down:on)   stop_dovecot ;;
+    imap-down:off)  start_dovecot ;;
+    smtp-down:on)   stop_postfix ;;
+    smtp-down:off)  start_postfix ;;
+    # accepted with 250, never delivered: every new message is put on hold in the queue
+    smtp-hold:on)   postconf -e "smtpd_end_of_data_restrictions = check_client_access static:HOLD"; postfix reload >/dev/null 2>&1 ;;
+    smtp-hold:off)  postconf -e "smtpd_end_of_data_restrictions ="; postfix reload >/dev/null 2>&1; postsuper -H ALL 2>/dev/null; postqueue -f ;;
+    # accepted, then deferred: LMTP deliveries wait until released
+    delivery-defer:on)  postconf -e "defer_transports = lmtp"; postfix reload >/dev/null 2>&1 ;;
+    delivery-defer:off) postconf -e "defer_transports ="; postfix reload >/dev/null 2>&1; postqueue -f ;;
+    # slow delivery: held like smtp-hold; the caller releases it when it wants the delay to end
+    slow-delivery:on)  fault smtp-hold on ;;
+    slow-delivery:off) fault smtp-hold off ;;
+    smtp-tempfail:on)  set_rcpt_map "451 4.3.0 mailstack fault: try again later" ;;
+    smtp-tempfail:off) set_rcpt_map "" ;;
+    smtp-permfail:on)  set_rcpt_map "550 5.1.1 mailstack fault: no such user" ;;
+    smtp-permfail:off) set_rcpt_map "" ;;
+    # IMAP (and SMTP AUTH) logins fail for the canary user: the account is unavailable
+    imap-auth:on)   sed -i "s/^canary@$DOMAIN:{PLAIN}canary-secret/canary@$DOMAIN:{PLAIN}locked-out/" "$STATE/users" ;;
+    imap-auth:off)  sed -i "s/^canary@$DOMAIN:{PLAIN}locked-out/canary@$DOMAIN:{PLAIN}canary-secret/" "$STATE/users" ;;
+    # one client type broken: IMAP STARTTLS listener on 143 gone, IMAPS 993 still up
+    imap-143-down:on)  sed -i 's/port = 143$/port = 0/' /etc/dovecot/local.conf; doveadm reload; wait_port 143 down ;;
+    imap-143-down:off) sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; doveadm reload; wait_port 143 up ;;
+    *) echo "usage: mailstack.sh fault NAME on|off; NAME one of: $FAULTS" >&2; return 2 ;;
+  esac
+}
+
+reset_faults() {
+  # A clean `up` never inherits a fault left on by an interrupted test run.
+  if [ -f /etc/dovecot/local.conf ]; then sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; fi
+}
+
+case "${1:-}" in
+  install) install_pkgs ;;
+  up)
+    install_pkgs; make_certs; reset_faults; configure_dovecot; configure_postfix
+    start_dovecot; start_postfix
+    postsuper -d ALL >/dev/null 2>&1 || true
+    echo "mailstack up: SMTP 25/587/465, IMAP 143/993 on 127.0.0.1, CA $STATE/tls/ca.crt"
+    ;;
+  down)   stop_postfix; stop_dovecot ;;
+  status)
+    if pid_alive "$POSTFIX_PID"; then echo "postfix running"; else echo "postfix stopped"; fi
+    if pid_alive "$DOVECOT_PID"; then echo "dovecot running"; else echo "dovecot stopped"; fi
+    ;;
+  fault)  fault "${2:-}" "${3:-}" ;;
+  faults) echo "$FAULTS" ;;
+  *) echo "usage: $0 install|up|down|status|fault NAME on|off|faults" >&2; exit 2 ;;
+esac
