@@ -1,0 +1,142 @@
+//! Configuration: the main file (`mailcanary.toml`), the probe files it includes, and the client
+//! profiles, turned into validated, typed values.
+//!
+//! - [`raw`] mirrors the files (serde, unknown keys rejected, spans kept);
+//! - [`validate`] checks each field and each cross-field rule, collecting every error with its
+//!   file, line, column and field ([`error`]);
+//! - [`profiles`] holds the client profile types and the built-in presets.
+//!
+//! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
+
+pub mod error;
+pub mod profiles;
+pub mod raw;
+mod validate;
+
+use crate::secret::SecretSource;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use profiles::{AuthMech, ClientProfile, TlsMode, Watch};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main file it was loaded from.
+    pub file: PathBuf,
+    pub agent: Agent,
+    pub probes: Vec<Arc<Probe>>,
+}
+
+/// Agent-wide settings from the `[agent]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// Value of the `region` label on every metric.
+    pub region: String,
+    pub listen_address: SocketAddr,
+    pub ledger_path: PathBuf,
+    pub hmac_key: SecretSource,
+    /// Extra trust anchors (PEM) for private mail servers, added to the web PKI roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// One probe definition: a mailbox checked end to end, under several client profiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub name: String,
+    /// The file that defined it, for messages.
+    pub file: PathBuf,
+    pub clients: Vec<ClientProfile>,
+    pub interval: Duration,
+    pub jitter: Duration,
+    /// Deadline for each single network step (connect, one command and its reply).
+    pub timeout: Duration,
+    /// Delivery deadline: accepted by SMTP → visible over IMAP. Later than this is `late`.
+    pub deadline: Duration,
+    /// A canary not seen this long after SMTP accepted it is declared `lost`.
+    pub lost_after: Duration,
+    pub mailbox: String,
+    pub from: String,
+    pub to: String,
+    /// Delete this probe's verified canaries after they are seen.
+    pub cleanup: bool,
+    pub smtp: Endpoint,
+    pub imap: Endpoint,
+}
+
+/// Where a server is and how to log in to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub implicit_tls_port: Option<u16>,
+    pub starttls_port: Option<u16>,
+    pub plain_port: Option<u16>,
+    pub tls_server_name: Option<String>,
+    pub username: String,
+    pub password: Option<SecretSource>,
+    pub oauth_token: Option<SecretSource>,
+}
+
+impl Endpoint {
+    /// The port to use in `mode`: the probe's own override, else the profile's port.
+    pub fn port(&self, mode: TlsMode, profile_port: u16) -> u16 {
+        let own = match mode {
+            TlsMode::Implicit => self.implicit_tls_port,
+            TlsMode::StartTls => self.starttls_port,
+            TlsMode::None => self.plain_port,
+        };
+        own.unwrap_or(profile_port)
+    }
+
+    /// The name the server's certificate must carry.
+    pub fn server_name(&self) -> &str {
+        self.tls_server_name.as_deref().unwrap_or(&self.host)
+    }
+}
+
+/// One probe run under one client profile: the unit the scheduler runs and metrics label.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub probe: Arc<Probe>,
+    pub client: ClientProfile,
+    pub region: String,
+}
+
+impl Instance {
+    /// `probe/client`, unique within an agent.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.probe.name, self.client.name)
+    }
+}
+
+impl Config {
+    /// Loads and validates the main file and every probe file it includes.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        validate::load(path)
+    }
+
+    /// Every probe × client profile, in config order.
+    pub fn instances(&self) -> Vec<Instance> {
+        self.probes
+            .iter()
+            .flat_map(|p| {
+                p.clients.iter().map(|c| Instance {
+                    probe: p.clone(),
+                    client: c.clone(),
+                    region: self.agent.region.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Whether a name can be used as a metric label value and in a ledger key.
+pub fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

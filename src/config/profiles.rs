@@ -1,0 +1,209 @@
+//! Client profiles: how one kind of real mail client talks to the server, and the presets that
+//! ship with mailcanary.
+//!
+//! A profile fixes the TLS mode and default port of each protocol, the auth mechanism, the IMAP
+//! ID it announces and whether it waits for new mail with IDLE or by polling. A probe runs once
+//! per profile it lists, so "only iOS users are broken" shows up as one red profile. The values
+//! of each preset, and why, are in `docs/client-profiles.md`.
+
+use std::time::Duration;
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (SMTP 465, IMAP 993).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS (SMTP 587/25, IMAP 143).
+    StartTls,
+    /// No TLS at all. Only for test servers; `check` warns about it.
+    None,
+}
+
+impl TlsMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "implicit" => Some(Self::Implicit),
+            "starttls" => Some(Self::StartTls),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Implicit => "implicit",
+            Self::StartTls => "starttls",
+            Self::None => "none",
+        }
+    }
+}
+
+/// SASL mechanism (or IMAP LOGIN) used to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMech {
+    /// IMAP `LOGIN` command / SMTP `AUTH LOGIN`.
+    Login,
+    Plain,
+    XOAuth2,
+    OAuthBearer,
+    /// No authentication (e.g. SMTP port 25 from a trusted network).
+    None,
+}
+
+impl AuthMech {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "login" => Some(Self::Login),
+            "plain" => Some(Self::Plain),
+            "xoauth2" => Some(Self::XOAuth2),
+            "oauthbearer" => Some(Self::OAuthBearer),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Plain => "plain",
+            Self::XOAuth2 => "xoauth2",
+            Self::OAuthBearer => "oauthbearer",
+            Self::None => "none",
+        }
+    }
+
+    /// Whether this mechanism needs an OAuth token rather than a password.
+    pub fn is_oauth(self) -> bool {
+        matches!(self, Self::XOAuth2 | Self::OAuthBearer)
+    }
+}
+
+/// How the watcher learns that new mail arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// IMAP IDLE (RFC 2177), falling back to polling if the server lacks it.
+    Idle,
+    /// SEARCH every `interval`.
+    Poll(Duration),
+}
+
+/// One protocol's settings in a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtoProfile {
+    pub tls: TlsMode,
+    pub port: u16,
+    pub auth: AuthMech,
+}
+
+/// A client profile, resolved: preset plus user overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientProfile {
+    pub name: String,
+    pub imap: ProtoProfile,
+    pub smtp: ProtoProfile,
+    /// IMAP ID fields, sent after the greeting when not empty.
+    pub id: Vec<(String, String)>,
+    pub watch: Watch,
+}
+
+/// Names of the built-in presets.
+pub const PRESET_NAMES: &[&str] = &["ios_mail", "outlook", "thunderbird", "gmail_android"];
+
+/// The default port for a protocol in a TLS mode.
+pub fn default_port(imap: bool, tls: TlsMode) -> u16 {
+    match (imap, tls) {
+        (true, TlsMode::Implicit) => 993,
+        (true, _) => 143,
+        (false, TlsMode::Implicit) => 465,
+        (false, TlsMode::StartTls) => 587,
+        (false, TlsMode::None) => 25,
+    }
+}
+
+fn proto(imap: bool, tls: TlsMode, auth: AuthMech) -> ProtoProfile {
+    ProtoProfile {
+        tls,
+        port: default_port(imap, tls),
+        auth,
+    }
+}
+
+fn id(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A built-in preset by name.
+pub fn preset(name: &str) -> Option<ClientProfile> {
+    use AuthMech::{Login, Plain};
+    use TlsMode::{Implicit, StartTls};
+    let p = match name {
+        // Apple Mail on iOS: IMAPS 993 with AUTHENTICATE PLAIN, submission 587 with STARTTLS,
+        // announces itself with ID, and keeps an IDLE open while in the foreground.
+        "ios_mail" => ClientProfile {
+            name: name.into(),
+            imap: proto(true, Implicit, Plain),
+            smtp: proto(false, StartTls, Plain),
+            id: id(&[
+                ("name", "iPhone Mail"),
+                ("version", "22B83"),
+                ("os", "iOS"),
+                ("os-version", "18.1 (22B83)"),
+            ]),
+            watch: Watch::Idle,
+        },
+        // Outlook desktop: IMAPS 993 with the LOGIN command, SMTP 587 STARTTLS with AUTH LOGIN,
+        // no ID, and it checks folders on a timer rather than holding IDLE.
+        "outlook" => ClientProfile {
+            name: name.into(),
+            imap: proto(true, Implicit, Login),
+            smtp: proto(false, StartTls, Login),
+            id: Vec::new(),
+            watch: Watch::Poll(Duration::from_secs(5)),
+        },
+        // Thunderbird: IMAP 143 upgraded with STARTTLS, AUTHENTICATE PLAIN, SMTP 465 implicit
+        // TLS, sends ID, uses IDLE.
+        "thunderbird" => ClientProfile {
+            name: name.into(),
+            imap: proto(true, StartTls, Plain),
+            smtp: proto(false, Implicit, Plain),
+            id: id(&[("name", "Thunderbird"), ("version", "128.5.0")]),
+            watch: Watch::Idle,
+        },
+        // The Gmail app on Android with a non-Google IMAP account: IMAPS 993, AUTHENTICATE
+        // PLAIN (XOAUTH2 where the provider offers OAuth), SMTP 465, polls on a schedule.
+        "gmail_android" => ClientProfile {
+            name: name.into(),
+            imap: proto(true, Implicit, Plain),
+            smtp: proto(false, Implicit, Plain),
+            id: id(&[("name", "com.google.android.gm"), ("os", "android")]),
+            watch: Watch::Poll(Duration::from_secs(5)),
+        },
+        _ => return None,
+    };
+    Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_name_resolves_and_is_distinct() {
+        let all: Vec<_> = PRESET_NAMES.iter().map(|n| preset(n).unwrap()).collect();
+        for (i, a) in all.iter().enumerate() {
+            assert_eq!(a.name, PRESET_NAMES[i]);
+            for b in &all[i + 1..] {
+                assert!(
+                    a.imap != b.imap || a.smtp != b.smtp || a.watch != b.watch,
+                    "{} and {} talk the same way",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+        assert!(preset("mutt").is_none());
+    }
+}

@@ -1,0 +1,90 @@
+//! The config files as written: serde structs mirroring the TOML, with unknown keys rejected
+//! and the position of every value that validation may complain about kept as a span.
+//!
+//! Nothing here has meaning yet; [`super::validate`] turns these into the typed config.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The main file, `mailcanary.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MainFile {
+    pub agent: Spanned<AgentSection>,
+    /// Client profiles defined or overridden by the user, by name.
+    #[serde(default)]
+    pub clients: BTreeMap<String, Spanned<ClientSection>>,
+    /// Probes may also be written inline in the main file.
+    #[serde(default)]
+    pub probe: Vec<Spanned<ProbeSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    pub region: Spanned<String>,
+    pub listen_address: Option<Spanned<String>>,
+    pub ledger_path: Option<Spanned<String>>,
+    pub hmac_key_file: Option<Spanned<String>>,
+    pub hmac_key_env: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    /// Glob patterns (relative to the main file) of probe files, e.g. `probes/*.toml`.
+    #[serde(default)]
+    pub probes: Vec<Spanned<String>>,
+}
+
+/// A probe file holds exactly one probe at its top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    pub name: Option<Spanned<String>>,
+    pub clients: Spanned<Vec<Spanned<String>>>,
+    pub interval: Option<Spanned<String>>,
+    pub jitter: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub deadline: Option<Spanned<String>>,
+    pub lost_after: Option<Spanned<String>>,
+    pub mailbox: Option<Spanned<String>>,
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    pub cleanup: Option<bool>,
+    pub smtp: Spanned<EndpointSection>,
+    pub imap: Spanned<EndpointSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSection {
+    pub host: Spanned<String>,
+    /// The port for each TLS mode, overriding the client profile's default for that mode.
+    pub implicit_tls_port: Option<Spanned<i64>>,
+    pub starttls_port: Option<Spanned<i64>>,
+    pub plain_port: Option<Spanned<i64>>,
+    /// Name to verify the certificate against, when `host` is an address.
+    pub tls_server_name: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub oauth_token_file: Option<Spanned<String>>,
+    pub oauth_token_env: Option<Spanned<String>>,
+}
+
+/// A client profile: a preset's fields, or a user's own, or a user's override of a preset.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// Start from this preset and override the fields given here.
+    pub preset: Option<Spanned<String>>,
+    pub imap_tls: Option<Spanned<String>>,
+    pub imap_port: Option<Spanned<i64>>,
+    pub imap_auth: Option<Spanned<String>>,
+    pub smtp_tls: Option<Spanned<String>>,
+    pub smtp_port: Option<Spanned<i64>>,
+    pub smtp_auth: Option<Spanned<String>>,
+    /// IMAP ID fields (RFC 2971) sent after the greeting, e.g. `{ name = "iPhone Mail" }`.
+    pub id: Option<Spanned<BTreeMap<String, String>>>,
+    /// `idle` or `poll`.
+    pub watch: Option<Spanned<String>>,
+    pub poll_interval: Option<Spanned<String>>,
+}
