@@ -1,0 +1,169 @@
+//! `mailcanary run`: builds the agent from its config, serves HTTP, runs the scheduler, reloads
+//! on SIGHUP or `POST /-/reload`, and shuts down gracefully on SIGTERM/SIGINT.
+
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::probe::cycle::CycleCtx;
+use crate::scheduler::{Scheduler, Shared};
+use crate::status::StatusBoard;
+use crate::tls::TlsContext;
+use crate::web::{self, ReloadRequest, WebState};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// How long running cycles get to finish their current step at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Builds what cycles need from a config: TLS roots, the ledger, the HMAC key.
+pub fn cycle_ctx(config: &Config, ledger: Ledger) -> Result<CycleCtx, String> {
+    let tls = TlsContext::new(config.agent.ca_file.as_deref())?;
+    let key = config
+        .agent
+        .hmac_key
+        .load()
+        .map_err(|e| format!("canary HMAC key: {e}"))?;
+    Ok(CycleCtx { tls, ledger, key })
+}
+
+/// Loads a config, printing nothing; errors are rendered one per line.
+pub fn load(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| e.to_string())
+}
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn run(
+    config_path: PathBuf,
+    listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let config = load(&config_path)?;
+    let ledger = Ledger::open(&config.agent.ledger_path)?;
+    let ctx = cycle_ctx(&config, ledger)?;
+    let region = config.agent.region.clone();
+    let metrics = Arc::new(Metrics::new(&region).map_err(|e| format!("metrics: {e}"))?);
+    let status = StatusBoard::default();
+    let shared = Shared {
+        ctx,
+        metrics: metrics.clone(),
+        status: status.clone(),
+    };
+    let addr = listen.unwrap_or(config.agent.listen_address);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let app = web::router(WebState {
+        metrics: metrics.clone(),
+        status,
+        region: region.clone(),
+        reload: reload_tx,
+    });
+    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = server_stop_rx.await;
+            })
+            .await
+    });
+    let mut scheduler = Scheduler::new(shared);
+    let instances = config.instances();
+    tracing::info!(
+        address = %addr, region = %region, probes = config.probes.len(), instances = instances.len(),
+        version = env!("CARGO_PKG_VERSION"), "mailcanary agent started"
+    );
+    scheduler.apply(instances, None);
+    let mut current = config;
+
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = hup.recv() => {
+                let _ = reload(&config_path, &mut current, &mut scheduler, &metrics);
+            }
+            Some(reply) = reload_rx.recv() => {
+                let r = reload(&config_path, &mut current, &mut scheduler, &metrics);
+                let _ = reply.send(r);
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    scheduler.shutdown(SHUTDOWN_GRACE).await;
+    let _ = server_stop_tx.send(());
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(kind).map_err(|e| format!("cannot install signal handler: {e}"))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination() {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Applies a new config if it is valid; otherwise keeps the old one running.
+fn reload(
+    path: &Path,
+    current: &mut Config,
+    scheduler: &mut Scheduler,
+    metrics: &Metrics,
+) -> Result<(), String> {
+    let region = current.agent.region.clone();
+    let result = (|| {
+        let new = load(path)?;
+        let a = (
+            &new.agent.region,
+            &new.agent.listen_address,
+            &new.agent.ledger_path,
+        );
+        let b = (
+            &current.agent.region,
+            &current.agent.listen_address,
+            &current.agent.ledger_path,
+        );
+        if a != b {
+            return Err(
+                "region, listen_address and ledger_path only change with a restart".to_string(),
+            );
+        }
+        let ctx = if new.agent != current.agent {
+            Some(cycle_ctx(&new, scheduler.ledger())?)
+        } else {
+            None
+        };
+        scheduler.apply(new.instances(), ctx);
+        *current = new;
+        Ok(())
+    })();
+    let ok = result.is_ok();
+    metrics
+        .reload_ok
+        .with_label_values(&[&region])
+        .set(i64::from(ok));
+    match &result {
+        Ok(()) => tracing::info!(instances = scheduler.len(), "config reloaded"),
+        Err(e) => tracing::error!(error = %e, "config reload rejected, old config kept"),
+    }
+    result
+}

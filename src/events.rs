@@ -1,0 +1,144 @@
+//! The one place where what a cycle observed becomes metrics, log lines and status, so the three
+//! never disagree.
+
+use crate::config::Instance;
+use crate::ledger::{self, Outcome};
+use crate::metrics::{common, Metrics};
+use crate::probe::cycle::CycleReport;
+use crate::probe::recorder::fmt_duration;
+use crate::probe::Stage;
+use crate::status::{FailureView, StatusBoard, HISTORY, RECENT_FAILURES};
+use std::collections::BTreeMap;
+
+/// A cycle began.
+pub fn cycle_started(metrics: &Metrics, inst: &Instance) {
+    metrics.cycles.with_label_values(&common(inst)).inc();
+}
+
+/// A cycle ended: export it, log it, show it.
+pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
+    let l = common(inst);
+
+    // Phase durations, summed per stage (a stage may run several commands).
+    let mut phases: BTreeMap<Stage, f64> = BTreeMap::new();
+    for s in r
+        .steps
+        .iter()
+        .filter(|s| s.result.is_ok() && s.stage != Stage::Verify)
+    {
+        *phases.entry(s.stage).or_default() += s.duration.as_secs_f64();
+    }
+    for (stage, secs) in &phases {
+        metrics
+            .phase
+            .with_label_values(&with(&l, stage.as_str()))
+            .observe(*secs);
+    }
+    for (endpoint, not_after) in &r.certs {
+        metrics
+            .cert_expiry
+            .with_label_values(&with(&l, endpoint))
+            .set(*not_after as f64);
+    }
+    for (id, outcome, delay) in &r.settled {
+        metrics
+            .canaries
+            .with_label_values(&with(&l, outcome.as_str()))
+            .inc();
+        match outcome {
+            Outcome::OnTime => {}
+            Outcome::Lost => {
+                tracing::warn!(probe = l[0], client = l[1], region = l[2], canary = %id, "canary declared lost")
+            }
+            _ => tracing::warn!(probe = l[0], client = l[1], region = l[2], canary = %id,
+                outcome = outcome.as_str(), delay_seconds = delay, "canary settled"),
+        }
+    }
+    if let Some(n) = r.in_flight {
+        metrics.in_flight.with_label_values(&l).set(n);
+    }
+    if r.forged > 0 {
+        tracing::warn!(
+            probe = l[0],
+            client = l[1],
+            region = l[2],
+            count = r.forged,
+            "messages with canary headers whose tag does not verify were left in place"
+        );
+    }
+
+    let now = ledger::now();
+    match &r.failure {
+        None => {
+            metrics.success.with_label_values(&l).set(1);
+            metrics.last_success.with_label_values(&l).set(now);
+            if let Some(d) = r.delivery {
+                metrics
+                    .delivery
+                    .with_label_values(&l)
+                    .observe(d.as_secs_f64());
+            }
+            tracing::info!(probe = l[0], client = l[1], region = l[2],
+                delivery = %r.delivery.map(fmt_duration).unwrap_or_default(), "cycle ok");
+        }
+        Some(f) => {
+            metrics.success.with_label_values(&l).set(0);
+            metrics
+                .failures
+                .with_label_values(&[l[0], l[1], l[2], f.stage.as_str(), f.reason.as_str()])
+                .inc();
+            tracing::warn!(probe = l[0], client = l[1], region = l[2], stage = %f.stage,
+                reason = %f.reason, detail = %f.detail, "cycle failed: {} ({})",
+                f.stage.describe(), f.reason.describe());
+        }
+    }
+
+    status.update(&inst.key(), |s| {
+        s.last_cycle = Some(now);
+        if let Some(n) = r.in_flight {
+            s.in_flight = n;
+        }
+        for (_, o, _) in &r.settled {
+            match o {
+                Outcome::Lost => s.lost_total += 1,
+                Outcome::Late => s.late_total += 1,
+                _ => {}
+            }
+        }
+        for (e, t) in &r.certs {
+            s.certs.insert(e.clone(), *t);
+        }
+        let delivery = r.delivery.map(|d| d.as_secs_f64());
+        s.history
+            .push_back((now, if r.failure.is_none() { delivery } else { None }));
+        while s.history.len() > HISTORY {
+            s.history.pop_front();
+        }
+        match &r.failure {
+            None => {
+                s.state = "up".into();
+                s.last_success = Some(now);
+                s.last_delivery_seconds = delivery;
+                s.down_since = None;
+            }
+            Some(f) => {
+                if s.state != "down" {
+                    s.down_since = Some(ledger::unix(r.started));
+                }
+                s.state = "down".into();
+                s.failures.push_front(FailureView {
+                    at: now,
+                    stage: f.stage.as_str().into(),
+                    reason: f.reason.as_str().into(),
+                    summary: format!("{} failed: {}", f.stage.describe(), f.reason.describe()),
+                    detail: f.detail.clone(),
+                });
+                s.failures.truncate(RECENT_FAILURES);
+            }
+        }
+    });
+}
+
+fn with<'a>(l: &[&'a str; 3], extra: &'a str) -> [&'a str; 4] {
+    [l[0], l[1], l[2], extra]
+}

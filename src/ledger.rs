@@ -1,0 +1,436 @@
+//! The canary ledger: a durable record of every canary sent, and how it ended.
+//!
+//! SQLite in WAL mode, so it survives `kill -9` and operators can read it with the `sqlite3`
+//! shell. A canary row is written *before* SMTP DATA is sent (state `sending`), becomes
+//! `in_flight` when the server answers 250, and is settled exactly once, by a single
+//! conditional UPDATE, into one of the outcomes. Because each transition is one statement that
+//! only applies from the expected state, a restart at any moment neither loses a canary nor
+//! counts one twice.
+//!
+//! ```text
+//! sending ──250──► in_flight ──seen ≤ deadline──► on_time
+//!    │                 │     └─seen > deadline──► late
+//!    │ (4xx/5xx)       └──not seen by lost_after──► lost ──seen later──► recovered
+//!    ▼                                             (a copy seen twice: +duplicate; bad tag: corrupt)
+//! rejected        sending and never seen by lost_after ──► unconfirmed (not counted as lost)
+//! ```
+//!
+//! Times are unix seconds (REAL). Every cycle's result is also kept (table `cycles`) for the
+//! incident report; both tables are pruned after the retention period.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How a canary ended, as counted in `mailcanary_canaries_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    OnTime,
+    Late,
+    Lost,
+    Recovered,
+    Duplicate,
+    Corrupt,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::OnTime,
+        Outcome::Late,
+        Outcome::Lost,
+        Outcome::Recovered,
+        Outcome::Duplicate,
+        Outcome::Corrupt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::OnTime => "on_time",
+            Outcome::Late => "late",
+            Outcome::Lost => "lost",
+            Outcome::Recovered => "recovered",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// Which probe instance a canary belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub probe: String,
+    pub client: String,
+    pub region: String,
+}
+
+impl Owner {
+    /// `probe/client/region`, as carried in the canary's header.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.probe, self.client, self.region)
+    }
+}
+
+/// A canary about to be sent.
+#[derive(Debug, Clone)]
+pub struct NewCanary {
+    pub id: String,
+    pub owner: Owner,
+    pub sent_at: f64,
+    pub deadline: Duration,
+    pub lost_after: Duration,
+}
+
+/// A canary still being watched for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Open {
+    pub id: String,
+    pub state: String,
+    pub sent_at: f64,
+    pub accepted_at: Option<f64>,
+    pub uids: Vec<u32>,
+}
+
+/// What a sighting did to the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub outcome: Outcome,
+    /// Accepted (or sent, if acceptance was never recorded) → seen.
+    pub delay: f64,
+}
+
+/// The durable ledger. Cheap to clone; calls are blocking and short (run them off the async
+/// executor with [`Ledger::run`]).
+#[derive(Clone)]
+pub struct Ledger {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// Unix seconds now.
+pub fn now() -> f64 {
+    unix(SystemTime::now())
+}
+
+/// Unix seconds of `t`.
+pub fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS canaries (
+    id TEXT PRIMARY KEY,
+    probe TEXT NOT NULL,
+    client TEXT NOT NULL,
+    region TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    accepted_at REAL,
+    queue_id TEXT,
+    deadline_s REAL NOT NULL,
+    lost_after_s REAL NOT NULL,
+    state TEXT NOT NULL,
+    seen_at REAL,
+    delay_s REAL,
+    lost_at REAL,
+    uids TEXT NOT NULL DEFAULT '',
+    copies INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS canaries_by_owner ON canaries(probe, client, region, state);
+CREATE TABLE IF NOT EXISTS cycles (
+    probe TEXT NOT NULL,
+    client TEXT NOT NULL,
+    region TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    stage TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS cycles_by_time ON cycles(started_at);
+";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn db(e: rusqlite::Error) -> String {
+    format!("ledger: {e}")
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger at `path`.
+    pub fn open(path: &Path) -> Result<Ledger> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create ledger directory {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| format!("cannot open ledger {}: {e}", path.display()))?;
+        Self::init(conn)
+    }
+
+    /// A throwaway ledger, for `mailcanary once` and tests.
+    pub fn in_memory() -> Result<Ledger> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(conn: Connection) -> Result<Ledger> {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(Ledger {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let guard = self
+            .conn
+            .lock()
+            .map_err(|_| "ledger lock poisoned".to_string())?;
+        f(&guard).map_err(db)
+    }
+
+    /// Runs `f` on a blocking thread, so SQLite never stalls the async executor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ledger) -> Result<T> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| format!("ledger task: {e}"))?
+    }
+
+    /// Records a canary before its DATA is sent.
+    pub fn record_sending(&self, c: &NewCanary) -> Result<()> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO canaries (id, probe, client, region, sent_at, deadline_s, lost_after_s, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sending', ?5)",
+                params![
+                    c.id,
+                    c.owner.probe,
+                    c.owner.client,
+                    c.owner.region,
+                    c.sent_at,
+                    c.deadline.as_secs_f64(),
+                    c.lost_after.as_secs_f64()
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The server answered 250 to DATA.
+    pub fn mark_accepted(&self, id: &str, at: f64, queue_id: Option<&str>) -> Result<()> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE canaries SET state = 'in_flight', accepted_at = ?2, queue_id = ?3, updated_at = ?2
+                 WHERE id = ?1 AND state = 'sending'",
+                params![id, at, queue_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The server refused the message: it was never in flight.
+    pub fn mark_rejected(&self, id: &str) -> Result<()> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE canaries SET state = 'rejected', updated_at = ?2 WHERE id = ?1 AND state = 'sending'",
+                params![id, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Canaries of `owner` still watched for: not yet seen (sending, in flight) or lost (a late
+    /// arrival is then `recovered`).
+    pub fn open_canaries(&self, owner: &Owner) -> Result<Vec<Open>> {
+        self.with(|db| {
+            let mut st = db.prepare_cached(
+                "SELECT id, state, sent_at, accepted_at, uids FROM canaries
+                 WHERE probe = ?1 AND client = ?2 AND region = ?3
+                   AND state IN ('sending', 'in_flight', 'lost')
+                 ORDER BY sent_at",
+            )?;
+            let rows = st.query_map(params![owner.probe, owner.client, owner.region], |r| {
+                Ok(Open {
+                    id: r.get(0)?,
+                    state: r.get(1)?,
+                    sent_at: r.get(2)?,
+                    accepted_at: r.get(3)?,
+                    uids: parse_uids(&r.get::<_, String>(4)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Number of canaries of `owner` accepted and not yet seen nor declared lost.
+    pub fn in_flight(&self, owner: &Owner) -> Result<i64> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT count(*) FROM canaries WHERE probe = ?1 AND client = ?2 AND region = ?3
+                   AND state IN ('sending', 'in_flight')",
+                params![owner.probe, owner.client, owner.region],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// A verified copy of canary `id` was seen at `seen_at` under `uid`. Returns the outcome to
+    /// count, or `None` when this copy was already accounted for (or the id is not ours).
+    pub fn settle_seen(&self, id: &str, uid: u32, seen_at: f64) -> Result<Option<Settled>> {
+        self.with(|db| {
+            let tx = db.unchecked_transaction()?;
+            let row: Option<(String, f64, Option<f64>, f64, String)> = tx
+                .query_row(
+                    "SELECT state, sent_at, accepted_at, deadline_s, uids FROM canaries WHERE id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?;
+            let Some((state, sent_at, accepted_at, deadline, uids)) = row else {
+                return Ok(None);
+            };
+            let mut known = parse_uids(&uids);
+            if known.contains(&uid) {
+                return Ok(None);
+            }
+            known.push(uid);
+            let delay = (seen_at - accepted_at.unwrap_or(sent_at)).max(0.0);
+            let outcome = match state.as_str() {
+                "sending" | "in_flight" if delay <= deadline => Outcome::OnTime,
+                "sending" | "in_flight" => Outcome::Late,
+                "lost" => Outcome::Recovered,
+                "rejected" | "unconfirmed" => Outcome::Late,
+                _ => Outcome::Duplicate,
+            };
+            let new_state = match outcome {
+                Outcome::Duplicate => state.clone(),
+                o => o.as_str().to_string(),
+            };
+            let first_sighting = outcome != Outcome::Duplicate;
+            tx.execute(
+                "UPDATE canaries SET state = ?2, uids = ?3, copies = copies + 1, updated_at = ?4,
+                    seen_at = CASE WHEN ?5 THEN ?4 ELSE seen_at END,
+                    delay_s = CASE WHEN ?5 THEN ?6 ELSE delay_s END
+                 WHERE id = ?1 AND state = ?7",
+                params![id, new_state, join_uids(&known), seen_at, first_sighting, delay, state],
+            )?;
+            tx.commit()?;
+            Ok(Some(Settled { outcome, delay }))
+        })
+    }
+
+    /// A message carrying canary `id` failed verification. Counts once per canary.
+    pub fn mark_corrupt(&self, id: &str, uid: u32) -> Result<bool> {
+        self.with(|db| {
+            let n = db.execute(
+                "UPDATE canaries SET state = 'corrupt', uids = uids || ',' || ?2, updated_at = ?3
+                 WHERE id = ?1 AND state IN ('sending', 'in_flight', 'lost')",
+                params![id, uid, now()],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Declares lost every in-flight canary of `owner` older than its `lost_after`; a canary
+    /// whose acceptance was never recorded becomes `unconfirmed` instead. Returns the ids lost.
+    pub fn declare_lost(&self, owner: &Owner, at: f64) -> Result<Vec<String>> {
+        self.with(|db| {
+            let tx = db.unchecked_transaction()?;
+            let lost: Vec<String> = {
+                let mut st = tx.prepare_cached(
+                    "UPDATE canaries SET state = 'lost', lost_at = ?4, updated_at = ?4
+                     WHERE probe = ?1 AND client = ?2 AND region = ?3 AND state = 'in_flight'
+                       AND accepted_at + lost_after_s < ?4
+                     RETURNING id",
+                )?;
+                let rows = st
+                    .query_map(params![owner.probe, owner.client, owner.region, at], |r| {
+                        r.get(0)
+                    })?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            tx.execute(
+                "UPDATE canaries SET state = 'unconfirmed', updated_at = ?4
+                 WHERE probe = ?1 AND client = ?2 AND region = ?3 AND state = 'sending'
+                   AND sent_at + lost_after_s < ?4",
+                params![owner.probe, owner.client, owner.region, at],
+            )?;
+            tx.commit()?;
+            Ok(lost)
+        })
+    }
+
+    /// Whether `id` is a canary this ledger knows.
+    pub fn knows(&self, id: &str) -> Result<bool> {
+        self.with(|db| {
+            db.query_row("SELECT 1 FROM canaries WHERE id = ?1", params![id], |_| {
+                Ok(())
+            })
+            .optional()
+            .map(|r| r.is_some())
+        })
+    }
+
+    /// Records the result of one cycle, for the incident report.
+    pub fn record_cycle(
+        &self,
+        owner: &Owner,
+        started_at: f64,
+        failure: Option<(&str, &str)>,
+    ) -> Result<()> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO cycles (probe, client, region, started_at, ok, stage, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    owner.probe,
+                    owner.client,
+                    owner.region,
+                    started_at,
+                    failure.is_none(),
+                    failure.map(|f| f.0),
+                    failure.map(|f| f.1)
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Deletes settled canaries and cycle results older than `before`.
+    pub fn prune(&self, before: f64) -> Result<usize> {
+        self.with(|db| {
+            let a = db.execute(
+                "DELETE FROM canaries WHERE updated_at < ?1
+                   AND state NOT IN ('sending', 'in_flight', 'lost')",
+                params![before],
+            )?;
+            let b = db.execute("DELETE FROM cycles WHERE started_at < ?1", params![before])?;
+            Ok(a + b)
+        })
+    }
+
+    /// Direct access for the report and for tests.
+    pub fn query<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.with(f)
+    }
+}
+
+fn parse_uids(s: &str) -> Vec<u32> {
+    s.split(',').filter_map(|u| u.trim().parse().ok()).collect()
+}
+
+fn join_uids(u: &[u32]) -> String {
+    u.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests;

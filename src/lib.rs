@@ -1,0 +1,33 @@
+//! mailcanary: synthetic mail-availability monitoring.
+//!
+//! The agent sends signed canary messages over SMTP on a schedule, measures how long each takes
+//! to become visible over IMAP under several client profiles, keeps a durable ledger of every
+//! canary (on time, late, lost, recovered, duplicate, corrupt), and exports all of it to
+//! Prometheus.
+//!
+//! # Layout
+//!
+//! - [`config`]: the main file and probe files, validated; client profiles and presets.
+//! - [`secret`]: passwords, tokens and the HMAC key, from files or the environment, redacted.
+//! - [`probe`]: one cycle: SMTP send, IMAP watch, canary verification, failure classification.
+//! - [`scheduler`]: one task per probe × client; interval, jitter, hard deadline, no overlap.
+//! - [`ledger`]: SQLite record of every canary, surviving restarts.
+//! - [`metrics`]: the Prometheus metric contract.
+//! - [`events`]: the one place a cycle's result becomes metrics, logs and status.
+//! - [`status`]: the current view of every instance, for the status page.
+//! - [`web`]: `/metrics`, `/healthz`, `/-/reload`, `/`, `/api/status`.
+//! - [`tls`]: TLS client setup and handshake error classification.
+//! - [`agent`]: `mailcanary run`; [`once`]: `mailcanary once` and `check`.
+
+pub mod agent;
+pub mod config;
+pub mod events;
+pub mod ledger;
+pub mod metrics;
+pub mod once;
+pub mod probe;
+pub mod scheduler;
+pub mod secret;
+pub mod status;
+pub mod tls;
+pub mod web;

@@ -1,0 +1,112 @@
+//! The `mailcanary` command line: parses flags and hands over to the library.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mailcanary",
+    version,
+    about = "Synthetic mail monitoring: SMTP canaries watched over IMAP, exported to Prometheus"
+)]
+struct Cli {
+    /// Log level: error, warn, info, debug.
+    #[arg(long = "log.level", global = true, default_value = "info")]
+    log_level: String,
+    /// Log format: logfmt (human-readable key=value) or json.
+    #[arg(long = "log.format", global = true, default_value = "logfmt")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: schedule probes, serve /metrics and the status page.
+    Run {
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        config: PathBuf,
+        /// Overrides agent.listen_address.
+        #[arg(long = "web.listen-address")]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate the config and probe files; exit 1 on any error.
+    Check {
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        config: PathBuf,
+    },
+    /// Run one cycle of each probe instance and print a phase-by-phase transcript.
+    Once {
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        config: PathBuf,
+        /// Only this probe.
+        #[arg(long)]
+        probe: Option<String>,
+        /// Only this client profile.
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+fn init_logging(level: &str, format: &str) -> Result<(), String> {
+    // Protocol libraries log raw traffic (credentials included) at debug/trace: keep them quiet
+    // whatever the level asked for.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},async_imap=warn,imap_proto=warn,lettre=warn,rustls=warn,hyper=warn"
+    ))
+    .map_err(|e| format!("--log.level: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().init(),
+        "logfmt" => builder.with_ansi(false).init(),
+        other => {
+            return Err(format!(
+                "--log.format must be logfmt or json, got {other:?}"
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli.log_level, &cli.log_format) {
+        eprintln!("mailcanary: {e}");
+        return ExitCode::from(2);
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mailcanary: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<bool, String> = runtime.block_on(async {
+        match cli.command {
+            Command::Check { config } => Ok(mailcanary::once::check(&config)),
+            Command::Once {
+                config,
+                probe,
+                client,
+            } => mailcanary::once::once(&config, probe.as_deref(), client.as_deref()).await,
+            Command::Run { config, listen } => {
+                mailcanary::agent::run(config, listen, mailcanary::agent::termination())
+                    .await
+                    .map(|()| true)
+            }
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("mailcanary: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `mailcanary once` and `mailcanary check`: the operator's debugging commands.
+//!
+//! `once` runs one cycle of each selected instance and prints its transcript, phase by phase,
+//! like blackbox_exporter's `debug=true` output: what was done, how long it took, what the server
+//! said, and at the end the result in words. Canaries it sends go into the configured ledger, so
+//! a running agent settles any that arrive late.
+
+use crate::agent;
+use crate::config::{Config, Instance};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::probe::cycle::{CycleReport, InstanceMemory};
+use crate::probe::recorder::fmt_duration;
+use crate::scheduler::{self, Shared};
+use crate::status::StatusBoard;
+use std::fmt::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// `mailcanary check`: prints every error, or a summary. Returns whether the config is valid.
+pub fn check(path: &Path) -> bool {
+    match Config::load(path) {
+        Ok(c) => {
+            let instances = c.instances();
+            println!(
+                "{}: ok: {} probe(s), {} instance(s) (probe × client), region {}",
+                path.display(),
+                c.probes.len(),
+                instances.len(),
+                c.agent.region
+            );
+            for i in &instances {
+                println!(
+                    "  {:<24} imap {}:{} ({}, {})  smtp {}:{} ({}, {})",
+                    i.key(),
+                    i.probe.imap.host,
+                    i.probe.imap.port(i.client.imap.tls, i.client.imap.port),
+                    i.client.imap.tls.as_str(),
+                    i.client.imap.auth.as_str(),
+                    i.probe.smtp.host,
+                    i.probe.smtp.port(i.client.smtp.tls, i.client.smtp.port),
+                    i.client.smtp.tls.as_str(),
+                    i.client.smtp.auth.as_str(),
+                );
+            }
+            true
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.0.len());
+            false
+        }
+    }
+}
+
+/// `mailcanary once`: one cycle per selected instance. Returns whether all succeeded.
+pub async fn once(path: &Path, probe: Option<&str>, client: Option<&str>) -> Result<bool, String> {
+    let config = agent::load(path)?;
+    let selected: Vec<Instance> = config
+        .instances()
+        .into_iter()
+        .filter(|i| probe.is_none_or(|p| i.probe.name == p))
+        .filter(|i| client.is_none_or(|c| i.client.name == c))
+        .collect();
+    if selected.is_empty() {
+        return Err("no probe instance matches --probe/--client".into());
+    }
+    let ledger = Ledger::open(&config.agent.ledger_path)?;
+    let shared = Shared {
+        ctx: agent::cycle_ctx(&config, ledger)?,
+        metrics: Arc::new(Metrics::new(&config.agent.region).map_err(|e| e.to_string())?),
+        status: StatusBoard::default(),
+    };
+    let mut all_ok = true;
+    for inst in &selected {
+        let mut mem = InstanceMemory::default();
+        let report = scheduler::run_cycle(&shared, inst, &mut mem).await;
+        print!("{}", transcript(inst, &report));
+        all_ok &= report.success();
+    }
+    Ok(all_ok)
+}
+
+/// The human transcript of one cycle.
+pub fn transcript(inst: &Instance, r: &CycleReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "probe {}  client {}  region {}",
+        inst.probe.name, inst.client.name, inst.region
+    );
+    for s in &r.steps {
+        let (mark, text) = match &s.result {
+            Ok(note) => ("ok", note.clone()),
+            Err(f) => ("FAIL", format!("{} – {}", f.reason.describe(), f.detail)),
+        };
+        let _ = writeln!(
+            out,
+            "  {:>9} +{:<9} {:<14} {:<4} {}",
+            fmt_duration(s.duration),
+            fmt_duration(s.at),
+            s.stage.as_str(),
+            mark,
+            text
+        );
+    }
+    if let Some(a) = &r.accepted {
+        let _ = writeln!(
+            out,
+            "  canary {} accepted{}",
+            r.canary_id.as_deref().unwrap_or("?"),
+            a.queue_id
+                .as_deref()
+                .map(|q| format!(", queue id {q}"))
+                .unwrap_or_default()
+        );
+    }
+    for (id, outcome, delay) in &r.settled {
+        let _ = writeln!(
+            out,
+            "  settled canary {id}: {} (delay {delay:.3}s)",
+            outcome.as_str()
+        );
+    }
+    match &r.failure {
+        None => {
+            let _ = writeln!(
+                out,
+                "RESULT: success, delivered in {}",
+                r.delivery.map(fmt_duration).unwrap_or_else(|| "?".into())
+            );
+        }
+        Some(f) => {
+            let _ = writeln!(
+                out,
+                "RESULT: FAILED at {} ({}): {} [stage={} reason={}]",
+                f.stage.as_str(),
+                f.stage.describe(),
+                f.reason.describe(),
+                f.stage,
+                f.reason
+            );
+            if !f.detail.is_empty() {
+                let _ = writeln!(out, "  server/error said: {}", f.detail);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,477 @@
+//! One probe cycle, end to end, and the settling of canary outcomes in the ledger.
+//!
+//! ```text
+//! IMAP: connect → tls → greeting → login → select → sweep (earlier canaries) → arm IDLE
+//! SMTP: connect → tls → greeting → ehlo → auth → mail_from → rcpt → [ledger: sending] → data
+//!                                                              [ledger: in_flight] ◄─┘
+//! watch: IDLE push or poll → search by id → fetch → verify → [ledger: on_time/late] → cleanup
+//! ```
+//!
+//! The IMAP session is opened first so that IDLE is armed before the canary can arrive. The
+//! SMTP send happens even when IMAP is down: a canary accepted during an IMAP outage is exactly
+//! the evidence the incident report needs, and a later cycle's sweep settles it (late, or
+//! recovered after being declared lost). When several steps fail, the cycle reports the first in
+//! mail-path order (SMTP stages, then delivery, then IMAP stages).
+
+use super::canary::{self, Verdict};
+use super::imap::{ImapLogin, ImapSession};
+use super::recorder::{Recorder, StepRecord};
+use super::smtp::{self, Accepted, SmtpSession};
+use super::{Failure, Reason, Stage};
+use crate::config::{AuthMech, Endpoint, Instance, Watch};
+use crate::ledger::{self, Ledger, NewCanary, Outcome, Owner};
+use crate::secret::Secret;
+use crate::tls::TlsContext;
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// What a cycle needs from the agent.
+#[derive(Clone)]
+pub struct CycleCtx {
+    pub tls: TlsContext,
+    pub ledger: Ledger,
+    pub key: Secret,
+}
+
+/// Per-instance memory between cycles.
+#[derive(Debug, Default)]
+pub struct InstanceMemory {
+    /// UIDs already examined, so leftovers (cleanup off) are not fetched again every cycle.
+    pub examined: HashSet<u32>,
+}
+
+/// Everything a cycle observed.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    pub started: SystemTime,
+    pub steps: Vec<StepRecord>,
+    /// The first failure in mail-path order; `None` means success.
+    pub failure: Option<Failure>,
+    pub canary_id: Option<String>,
+    pub accepted: Option<Accepted>,
+    /// This cycle's canary: SMTP accepted → visible.
+    pub delivery: Option<Duration>,
+    /// Outcomes settled during this cycle (this canary and earlier ones), with their delays.
+    pub settled: Vec<(String, Outcome, f64)>,
+    /// Messages with canary headers whose tag did not verify and that are not ours.
+    pub forged: usize,
+    pub certs: Vec<(String, i64)>,
+    /// Canaries of this instance in flight after the cycle, when the ledger could say.
+    pub in_flight: Option<i64>,
+}
+
+impl CycleReport {
+    pub fn success(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+fn owner(i: &Instance) -> Owner {
+    Owner {
+        probe: i.probe.name.clone(),
+        client: i.client.name.clone(),
+        region: i.region.clone(),
+    }
+}
+
+fn load_login(
+    ep: &Endpoint,
+    mech: AuthMech,
+    stage: Stage,
+) -> Result<Option<(String, Secret)>, Failure> {
+    let source = match mech {
+        AuthMech::None => return Ok(None),
+        m if m.is_oauth() => ep.oauth_token.as_ref(),
+        _ => ep.password.as_ref(),
+    };
+    let source =
+        source.ok_or_else(|| Failure::new(stage, Reason::Internal, "no credential configured"))?;
+    let secret = source
+        .load()
+        .map_err(|e| Failure::new(stage, Reason::Internal, e))?;
+    Ok(Some((ep.username.clone(), secret)))
+}
+
+/// Runs one cycle of `inst`. Never panics on server input; every step is bounded by `rec`.
+pub async fn run(
+    ctx: &CycleCtx,
+    inst: &Instance,
+    mem: &mut InstanceMemory,
+    rec: &mut Recorder,
+) -> CycleReport {
+    let started = SystemTime::now();
+    let mut report = CycleReport {
+        started,
+        steps: Vec::new(),
+        failure: None,
+        canary_id: None,
+        accepted: None,
+        delivery: None,
+        settled: Vec::new(),
+        forged: 0,
+        certs: Vec::new(),
+        in_flight: None,
+    };
+    let mut failures: Vec<Failure> = Vec::new();
+    let owner = owner(inst);
+    let p = &inst.probe;
+    let c = &inst.client;
+
+    // IMAP first, so IDLE is armed before the canary can arrive.
+    let mut imap = match load_login(&p.imap, c.imap.auth, Stage::ImapLogin) {
+        Ok(Some((user, secret))) => {
+            rec.add_secret(secret.expose());
+            let login = ImapLogin {
+                mech: c.imap.auth,
+                user: &user,
+                secret: &secret,
+                id: &c.id,
+            };
+            match ImapSession::open(rec, &ctx.tls, &p.imap, &c.imap, &login, &p.mailbox).await {
+                Ok(s) => Some(s),
+                Err(f) => {
+                    failures.push(f);
+                    None
+                }
+            }
+        }
+        Ok(None) => None,
+        Err(f) => {
+            failures.push(f);
+            None
+        }
+    };
+    let mut to_delete: Vec<u32> = Vec::new();
+    if let Some(s) = imap.as_mut() {
+        if let Err(f) = sweep(ctx, s, rec, &owner, mem, &mut report, &mut to_delete).await {
+            failures.push(f);
+            imap = None;
+        }
+    }
+    let watch_idle = matches!(c.watch, Watch::Idle);
+    if let Some(s) = imap.as_mut().filter(|s| watch_idle && s.idle) {
+        if let Err(f) = s.start_idle(rec).await {
+            failures.push(f);
+            imap = None;
+        }
+    }
+
+    // SMTP: the canary goes into the ledger before DATA.
+    let canary = canary::build(&ctx.key, &owner.key(), &p.from, &p.to, SystemTime::now());
+    report.canary_id = Some(canary.id.clone());
+    let accepted = send(ctx, inst, &owner, &canary, rec).await;
+    let accepted = match accepted {
+        Ok(a) => Some(a),
+        Err(f) => {
+            failures.push(f);
+            None
+        }
+    };
+    report.accepted = accepted.clone();
+
+    // Watch for this cycle's canary.
+    if let (Some(s), Some(acc)) = (imap.as_mut(), accepted.as_ref()) {
+        let until = acc.at + p.deadline;
+        match watch(s, rec, &canary.id, until, c.watch).await {
+            Ok(Some((seen, uids))) => {
+                let seen_wall = acc.at_wall + seen.saturating_duration_since(acc.at);
+                match settle_found(
+                    ctx,
+                    s,
+                    rec,
+                    &owner,
+                    &uids,
+                    seen_wall,
+                    &mut report,
+                    &mut to_delete,
+                )
+                .await
+                {
+                    Ok(true) => report.delivery = Some(seen.saturating_duration_since(acc.at)),
+                    Ok(false) => {}
+                    Err(f) => failures.push(f),
+                }
+                mem.examined.extend(uids);
+            }
+            Ok(None) => failures.push(Failure::new(
+                Stage::Delivery,
+                Reason::NotDelivered,
+                format!(
+                    "not visible within {}",
+                    humantime::format_duration(p.deadline)
+                ),
+            )),
+            Err(f) => failures.push(f),
+        }
+    }
+    if let Some(mut s) = imap.take() {
+        if p.cleanup && !to_delete.is_empty() {
+            to_delete.sort_unstable();
+            to_delete.dedup();
+            match s.delete(rec, &to_delete).await {
+                Ok(()) => to_delete.iter().for_each(|u| {
+                    mem.examined.remove(u);
+                }),
+                Err(f) => failures.push(f),
+            }
+        }
+        s.close(rec.budget());
+    }
+
+    let (ledger, o) = (ctx.ledger.clone(), owner.clone());
+    let now = ledger::now();
+    match ledger
+        .run(move |l| {
+            let lost = l.declare_lost(&o, now)?;
+            Ok((lost, l.in_flight(&o)?))
+        })
+        .await
+    {
+        Ok((lost, in_flight)) => {
+            report
+                .settled
+                .extend(lost.into_iter().map(|id| (id, Outcome::Lost, 0.0)));
+            report.in_flight = Some(in_flight);
+        }
+        Err(e) => failures.push(Failure::new(Stage::Delivery, Reason::Internal, e)),
+    }
+    failures.sort_by_key(|f| f.stage);
+    report.failure = failures.into_iter().next();
+    report.steps = std::mem::take(&mut rec.steps);
+    report.certs = std::mem::take(&mut rec.certs);
+    report
+}
+
+/// Sends the canary, recording it in the ledger before DATA and as accepted after 250.
+async fn send(
+    ctx: &CycleCtx,
+    inst: &Instance,
+    owner: &Owner,
+    canary: &canary::Canary,
+    rec: &mut Recorder,
+) -> Result<Accepted, Failure> {
+    let p = &inst.probe;
+    let login = match load_login(&p.smtp, inst.client.smtp.auth, Stage::Auth)? {
+        Some((u, s)) if inst.client.smtp.auth.is_oauth() => smtp::Login::Token(u, s),
+        Some((u, s)) => smtp::Login::Password(u, s),
+        None => smtp::Login::None,
+    };
+    if let smtp::Login::Password(_, s) | smtp::Login::Token(_, s) = &login {
+        rec.add_secret(s.expose());
+    }
+    let session = SmtpSession::open(
+        rec,
+        &ctx.tls,
+        &p.smtp,
+        &inst.client.smtp,
+        &login,
+        &p.from,
+        &p.to,
+    )
+    .await?;
+    let entry = NewCanary {
+        id: canary.id.clone(),
+        owner: owner.clone(),
+        sent_at: ledger::now(),
+        deadline: p.deadline,
+        lost_after: p.lost_after,
+    };
+    ctx.ledger
+        .run(move |l| l.record_sending(&entry))
+        .await
+        .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))?;
+    let id = canary.id.clone();
+    match session.data(rec, &canary.message).await {
+        Ok(acc) => {
+            let (at, q) = (ledger::unix(acc.at_wall), acc.queue_id.clone());
+            ctx.ledger
+                .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
+                .await
+                .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))?;
+            Ok(acc)
+        }
+        Err(f) => {
+            // A reply that refused the message means it was never in flight; a timeout or a
+            // reset leaves it open: the server may have taken it.
+            if matches!(f.reason, Reason::TempFail | Reason::PermFail) {
+                let _ = ctx.ledger.run(move |l| l.mark_rejected(&id)).await;
+            }
+            Err(f)
+        }
+    }
+}
+
+/// Waits until the canary is visible or `until`. Returns when it was seen and its UIDs.
+async fn watch(
+    s: &mut ImapSession,
+    rec: &mut Recorder,
+    id: &str,
+    until: Instant,
+    mode: Watch,
+) -> Result<Option<(Instant, Vec<u32>)>, Failure> {
+    loop {
+        if s.idling() {
+            let Some(pushed) = s.wait_push(rec, until).await? else {
+                return Ok(None);
+            };
+            let uids = s.search_header(rec, canary::ID_HEADER, id, false).await?;
+            if !uids.is_empty() {
+                return Ok(Some((pushed, uids)));
+            }
+            s.start_idle(rec).await?;
+        } else {
+            let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
+            let seen = Instant::now();
+            if !uids.is_empty() {
+                return Ok(Some((seen, uids)));
+            }
+            let interval = match mode {
+                Watch::Poll(i) => i,
+                // The server lacks IDLE: poll at a resolution fine enough for a deadline.
+                Watch::Idle => Duration::from_secs(1),
+            };
+            if seen + interval > until || rec.remaining() < interval {
+                let rest = until
+                    .saturating_duration_since(Instant::now())
+                    .min(rec.remaining());
+                tokio::time::sleep(rest).await;
+                let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
+                return Ok((!uids.is_empty()).then(|| (Instant::now(), uids)));
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+/// Fetches and verifies copies of this cycle's canary, settling each. `Ok(true)` when a valid
+/// copy was found.
+#[allow(clippy::too_many_arguments)]
+async fn settle_found(
+    ctx: &CycleCtx,
+    s: &mut ImapSession,
+    rec: &mut Recorder,
+    owner: &Owner,
+    uids: &[u32],
+    seen: SystemTime,
+    report: &mut CycleReport,
+    to_delete: &mut Vec<u32>,
+) -> Result<bool, Failure> {
+    let fetched = s.fetch(rec, uids).await?;
+    let mut valid = false;
+    let mut corrupt = false;
+    let began = Instant::now();
+    for (uid, raw) in fetched {
+        match examine(ctx, owner, uid, &raw, ledger::unix(seen), report).await? {
+            Examined::Valid => {
+                to_delete.push(uid);
+                valid = true;
+            }
+            Examined::Corrupt => corrupt = true,
+            Examined::Foreign => {}
+        }
+    }
+    let result = if corrupt && !valid {
+        Err(Failure::new(
+            Stage::Verify,
+            Reason::Corrupt,
+            "canary tag or body digest does not verify",
+        ))
+    } else {
+        Ok(String::new())
+    };
+    rec.record(Stage::Verify, began, Instant::now(), result.clone());
+    result.map(|_| valid)
+}
+
+enum Examined {
+    /// One of ours, intact.
+    Valid,
+    /// One of ours (its id is in the ledger) that no longer verifies: kept for inspection,
+    /// never deleted, since its tag no longer proves it is ours.
+    Corrupt,
+    /// Not ours: someone else's canary, a forgery, or not a canary.
+    Foreign,
+}
+
+/// Verifies one message and settles it in the ledger.
+async fn examine(
+    ctx: &CycleCtx,
+    owner: &Owner,
+    uid: u32,
+    raw: &[u8],
+    seen: f64,
+    report: &mut CycleReport,
+) -> Result<Examined, Failure> {
+    let verdict = canary::verify(&ctx.key, raw);
+    let internal = |e: String| Failure::new(Stage::Verify, Reason::Internal, e);
+    match verdict {
+        Verdict::Valid { id, instance, .. } if instance == owner.key() => {
+            let lid = id.clone();
+            let settled = ctx
+                .ledger
+                .run(move |l| Ok((l.settle_seen(&lid, uid, seen)?, l.knows(&lid)?)))
+                .await
+                .map_err(internal)?;
+            match settled {
+                (Some(s), _) => {
+                    report.settled.push((id, s.outcome, s.delay));
+                    Ok(Examined::Valid)
+                }
+                (None, true) => Ok(Examined::Valid),
+                (None, false) => Ok(Examined::Foreign),
+            }
+        }
+        Verdict::Forged { id: Some(id) } => {
+            let lid = id.clone();
+            let (known, counted) = ctx
+                .ledger
+                .run(move |l| Ok((l.knows(&lid)?, l.mark_corrupt(&lid, uid)?)))
+                .await
+                .map_err(internal)?;
+            if counted {
+                report.settled.push((id, Outcome::Corrupt, 0.0));
+            }
+            if known {
+                Ok(Examined::Corrupt)
+            } else {
+                report.forged += 1;
+                Ok(Examined::Foreign)
+            }
+        }
+        _ => Ok(Examined::Foreign),
+    }
+}
+
+/// Settles canaries of earlier cycles now in the mailbox (late arrivals, recoveries after an
+/// outage, leftovers), and queues the verified ones for cleanup.
+async fn sweep(
+    ctx: &CycleCtx,
+    s: &mut ImapSession,
+    rec: &mut Recorder,
+    owner: &Owner,
+    mem: &mut InstanceMemory,
+    report: &mut CycleReport,
+    to_delete: &mut Vec<u32>,
+) -> Result<(), Failure> {
+    let uids = s
+        .search_header(rec, canary::PROBE_HEADER, &owner.key(), false)
+        .await?;
+    let fresh: Vec<u32> = uids
+        .iter()
+        .copied()
+        .filter(|u| !mem.examined.contains(u))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let fetched = s.fetch(rec, &fresh).await?;
+    let seen = ledger::now();
+    for (uid, raw) in fetched {
+        if let Examined::Valid = examine(ctx, owner, uid, &raw, seen, report).await? {
+            to_delete.push(uid);
+        }
+        mem.examined.insert(uid);
+    }
+    Ok(())
+}

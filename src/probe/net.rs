@@ -1,0 +1,241 @@
+//! TCP connect, TLS upgrade, and the classification of network errors they share.
+//!
+//! [`Conn`] is a connection that is either plain or TLS, so one session type serves every TLS
+//! mode; [`SharedConn`] lets the SMTP client's connection be upgraded in place by STARTTLS while
+//! the SMTP library holds it. Every socket gets TCP_NODELAY: without it, small protocol writes
+//! wait for delayed ACKs and the latency exported would measure the kernel, not the server.
+
+use super::{Failure, Reason, Stage};
+use crate::tls::TlsContext;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// Maps an I/O error to a failure reason.
+pub fn classify_io(e: &io::Error) -> Reason {
+    use io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => Reason::Refused,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
+            Reason::Reset
+        }
+        TimedOut | WouldBlock => Reason::Timeout,
+        InvalidData => Reason::ProtocolError,
+        _ => Reason::Reset,
+    }
+}
+
+/// A failure at `stage` from an I/O error.
+pub fn io_failure(stage: Stage, e: &io::Error) -> Failure {
+    Failure::new(stage, classify_io(e), e.to_string())
+}
+
+/// Resolves `host` (an address needs no lookup) into socket addresses.
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Failure::new(Stage::Dns, Reason::TempFail, format!("{host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Failure::new(
+            Stage::Dns,
+            Reason::PermFail,
+            format!("{host}: no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Whether `host` needs a DNS lookup.
+pub fn needs_dns(host: &str) -> bool {
+    host.trim_matches(['[', ']']).parse::<IpAddr>().is_err()
+}
+
+/// Connects to the first address that answers, with TCP_NODELAY set.
+pub async fn connect(addrs: &[SocketAddr], stage: Stage) -> Result<TcpStream, Failure> {
+    let mut last = Failure::new(stage, Reason::Internal, "no address to connect to");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                s.set_nodelay(true).map_err(|e| io_failure(stage, &e))?;
+                return Ok(s);
+            }
+            Err(e) => last = Failure::new(stage, classify_io(&e), format!("{addr}: {e}")),
+        }
+    }
+    Err(last)
+}
+
+/// TLS handshake as step `stage`; returns the stream and the leaf certificate's notAfter.
+pub async fn handshake(
+    tls: &TlsContext,
+    tcp: TcpStream,
+    server_name: &str,
+    stage: Stage,
+) -> Result<(TlsStream<TcpStream>, Option<i64>), Failure> {
+    tls.handshake(tcp, server_name)
+        .await
+        .map_err(|(reason, detail)| Failure::new(stage, reason, detail))
+}
+
+/// A connection, plain or TLS.
+#[derive(Debug)]
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Transiently empty while being upgraded; any I/O on it fails.
+    Upgrading,
+}
+
+impl Conn {
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Conn::Plain(s) => s.peer_addr(),
+            Conn::Tls(s) => s.get_ref().0.peer_addr(),
+            Conn::Upgrading => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
+    }
+}
+
+fn upgrading() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "connection is being upgraded to TLS",
+    )
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, b),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, b),
+            Conn::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// A [`Conn`] shared between the SMTP library, which reads and writes it, and the probe, which
+/// swaps a plain connection for a TLS one after STARTTLS. Also notes when the first byte was
+/// written, which separates the wait for the greeting from the EHLO exchange.
+#[derive(Debug, Clone)]
+pub struct SharedConn {
+    inner: Arc<Mutex<Conn>>,
+    first_write: Arc<Mutex<Option<tokio::time::Instant>>>,
+}
+
+impl SharedConn {
+    pub fn new(conn: Conn) -> Self {
+        SharedConn {
+            inner: Arc::new(Mutex::new(conn)),
+            first_write: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// When the client first wrote to this connection (i.e. when the greeting had been read).
+    pub fn first_write(&self) -> Option<tokio::time::Instant> {
+        self.first_write.lock().ok().and_then(|g| *g)
+    }
+
+    /// Takes the plain TCP stream out for a TLS handshake; `None` if it is not plain.
+    pub fn take_plain(&self) -> Option<TcpStream> {
+        let mut guard = self.inner.lock().ok()?;
+        match std::mem::replace(&mut *guard, Conn::Upgrading) {
+            Conn::Plain(s) => Some(s),
+            other => {
+                *guard = other;
+                None
+            }
+        }
+    }
+
+    /// Puts the upgraded stream back.
+    pub fn put_tls(&self, tls: TlsStream<TcpStream>) {
+        if let Ok(mut guard) = self.inner.lock() {
+            *guard = Conn::Tls(Box::new(tls));
+        }
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(Pin<&mut Conn>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        match self.inner.lock() {
+            Ok(mut guard) => f(Pin::new(&mut *guard)),
+            Err(_) => Poll::Ready(Err(io::Error::other("connection lock poisoned"))),
+        }
+    }
+}
+
+impl AsyncRead for SharedConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.with(|c| c.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for SharedConn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        if let Ok(mut fw) = self.first_write.lock() {
+            fw.get_or_insert_with(tokio::time::Instant::now);
+        }
+        self.with(|c| c.poll_write(cx, b))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|c| c.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|c| c.poll_shutdown(cx))
+    }
+}
+
+impl lettre::transport::smtp::client::AsyncTokioStream for SharedConn {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner
+            .lock()
+            .map_err(|_| io::Error::other("connection lock poisoned"))?
+            .peer_addr()
+    }
+}

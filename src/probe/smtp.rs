@@ -1,0 +1,406 @@
+//! Sends a canary over SMTP, one timed step per protocol phase.
+//!
+//! lettre's `AsyncSmtpConnection` speaks the protocol; this module owns the socket (so it can
+//! set TCP_NODELAY, do the TLS handshake itself, read the certificate and classify TLS errors)
+//! and drives the connection command by command, so a failure names its exact stage:
+//! `connect → tls (implicit) → greeting → ehlo → tls (STARTTLS) → auth → mail_from → rcpt → data`.
+//!
+//! The send is split in two: [`SmtpSession::open`] runs everything up to RCPT, then the caller
+//! records the canary in the ledger, then [`SmtpSession::data`] transmits it. That order means a
+//! canary is in the ledger before the server can have accepted it.
+
+use super::net::{self, Conn, SharedConn};
+use super::recorder::Recorder;
+use super::{Failure, Reason, Stage};
+use crate::config::profiles::ProtoProfile;
+use crate::config::{AuthMech, Endpoint, TlsMode};
+use crate::secret::Secret;
+use crate::tls::TlsContext;
+use base64::Engine;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Auth, Data, Ehlo, Mail, Rcpt, Starttls};
+use lettre::transport::smtp::extension::{ClientId, ServerInfo};
+use lettre::transport::smtp::response::Response;
+use lettre::Address;
+use std::time::SystemTime;
+use tokio::time::Instant;
+
+/// What the server said when it took the canary.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub at: Instant,
+    pub at_wall: SystemTime,
+    /// The server's queue id, from `250 ... queued as <id>`, when it gives one.
+    pub queue_id: Option<String>,
+    pub reply: String,
+}
+
+/// An SMTP connection that has passed RCPT TO and waits for the message.
+pub struct SmtpSession {
+    conn: AsyncSmtpConnection,
+}
+
+/// Credentials for the profile's mechanism, loaded now (files are re-read each cycle).
+pub enum Login {
+    None,
+    Password(String, Secret),
+    Token(String, Secret),
+}
+
+impl SmtpSession {
+    /// Connects, secures, greets, authenticates and sends MAIL FROM and RCPT TO.
+    pub async fn open(
+        rec: &mut Recorder,
+        tls: &TlsContext,
+        ep: &Endpoint,
+        proto: &ProtoProfile,
+        login: &Login,
+        from: &str,
+        to: &str,
+    ) -> Result<SmtpSession, Failure> {
+        let port = ep.port(proto.tls, proto.port);
+        let addrs = if net::needs_dns(&ep.host) {
+            rec.step(Stage::Dns, net::resolve(&ep.host, port)).await?
+        } else {
+            net::resolve(&ep.host, port).await?
+        };
+        let tcp = rec
+            .step(Stage::Connect, net::connect(&addrs, Stage::Connect))
+            .await?;
+        let conn = match proto.tls {
+            TlsMode::Implicit => {
+                let (s, expiry) = rec
+                    .step(
+                        Stage::Tls,
+                        net::handshake(tls, tcp, ep.server_name(), Stage::Tls),
+                    )
+                    .await?;
+                if let Some(e) = expiry {
+                    rec.certs.push((format!("{}:{port}", ep.host), e));
+                }
+                Conn::Tls(Box::new(s))
+            }
+            _ => Conn::Plain(tcp),
+        };
+        let shared = SharedConn::new(conn);
+        let client_id = ClientId::default();
+        let mut conn = greet(rec, shared.clone(), &client_id).await?;
+        let mut info = conn.server_info().clone();
+
+        if proto.tls == TlsMode::StartTls {
+            info = starttls(rec, &mut conn, &shared, tls, ep, port, &client_id, &info).await?;
+        }
+        if proto.auth != AuthMech::None {
+            rec.step(
+                Stage::Auth,
+                authenticate(&mut conn, proto.auth, login, &info),
+            )
+            .await?;
+        }
+        let from: Address = from.parse().map_err(|e| {
+            Failure::new(
+                Stage::MailFrom,
+                Reason::Internal,
+                format!("from address: {e}"),
+            )
+        })?;
+        let to: Address = to
+            .parse()
+            .map_err(|e| Failure::new(Stage::Rcpt, Reason::Internal, format!("to address: {e}")))?;
+        let r = rec
+            .step(
+                Stage::MailFrom,
+                command(&mut conn, Stage::MailFrom, Mail::new(Some(from), vec![])),
+            )
+            .await?;
+        rec.note(&reply_text(&r));
+        let r = rec
+            .step(
+                Stage::Rcpt,
+                command(&mut conn, Stage::Rcpt, Rcpt::new(to, vec![])),
+            )
+            .await?;
+        rec.note(&reply_text(&r));
+        Ok(SmtpSession { conn })
+    }
+
+    /// Sends DATA and the message; on `250` the canary is accepted. QUIT is sent in the
+    /// background so it never delays the watch.
+    pub async fn data(mut self, rec: &mut Recorder, message: &[u8]) -> Result<Accepted, Failure> {
+        let conn = &mut self.conn;
+        let r = rec
+            .step(Stage::Data, async {
+                command(conn, Stage::Data, Data).await?;
+                conn.message(message)
+                    .await
+                    .map_err(|e| classify(Stage::Data, &e))
+            })
+            .await?;
+        let (at, at_wall) = (Instant::now(), SystemTime::now());
+        let reply = reply_text(&r);
+        rec.note(&reply);
+        let budget = rec.budget();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(budget, self.conn.quit()).await;
+        });
+        Ok(Accepted {
+            at,
+            at_wall,
+            queue_id: queue_id(&reply),
+            reply,
+        })
+    }
+}
+
+/// Reads the greeting and sends EHLO, recorded as two steps: the first byte the client writes
+/// (EHLO) marks the end of the greeting.
+async fn greet(
+    rec: &mut Recorder,
+    shared: SharedConn,
+    client_id: &ClientId,
+) -> Result<AsyncSmtpConnection, Failure> {
+    let began = Instant::now();
+    let budget = rec.budget();
+    rec.current = Some(Stage::Greeting);
+    let res = tokio::time::timeout(
+        budget,
+        AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), client_id),
+    )
+    .await;
+    let now = Instant::now();
+    let split = shared.first_write();
+    let stage = if split.is_some() {
+        Stage::Ehlo
+    } else {
+        Stage::Greeting
+    };
+    let failure = match res {
+        Ok(Ok(conn)) => {
+            let split = split.unwrap_or(now);
+            rec.record(Stage::Greeting, began, split, Ok(String::new()));
+            rec.record(Stage::Ehlo, split, now, Ok(String::new()));
+            return Ok(conn);
+        }
+        Ok(Err(e)) => classify(stage, &e),
+        Err(_) => Failure::new(
+            stage,
+            Reason::Timeout,
+            format!("no answer within {budget:?}"),
+        ),
+    };
+    if let Some(split) = split {
+        rec.record(Stage::Greeting, began, split, Ok(String::new()));
+        rec.record(Stage::Ehlo, split, now, Err(failure.clone()));
+    } else {
+        rec.record(Stage::Greeting, began, now, Err(failure.clone()));
+    }
+    Err(failure)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn starttls(
+    rec: &mut Recorder,
+    conn: &mut AsyncSmtpConnection,
+    shared: &SharedConn,
+    tls: &TlsContext,
+    ep: &Endpoint,
+    port: u16,
+    client_id: &ClientId,
+    info: &ServerInfo,
+) -> Result<ServerInfo, Failure> {
+    let offered = info.supports_feature(lettre::transport::smtp::extension::Extension::StartTls);
+    let expiry = rec
+        .step(Stage::Tls, async {
+            if !offered {
+                return Err(Failure::new(
+                    Stage::Tls,
+                    Reason::TlsHandshake,
+                    "server does not offer STARTTLS",
+                ));
+            }
+            command(conn, Stage::Tls, Starttls).await?;
+            let tcp = shared.take_plain().ok_or_else(|| {
+                Failure::new(Stage::Tls, Reason::Internal, "connection not plain")
+            })?;
+            let (s, expiry) = net::handshake(tls, tcp, ep.server_name(), Stage::Tls).await?;
+            shared.put_tls(s);
+            Ok(expiry)
+        })
+        .await?;
+    if let Some(e) = expiry {
+        rec.certs.push((format!("{}:{port}", ep.host), e));
+    }
+    let resp = rec
+        .step(
+            Stage::Ehlo,
+            command(conn, Stage::Ehlo, Ehlo::new(client_id.clone())),
+        )
+        .await?;
+    ServerInfo::from_response(&resp).map_err(|e| classify(Stage::Ehlo, &e))
+}
+
+async fn authenticate(
+    conn: &mut AsyncSmtpConnection,
+    mech: AuthMech,
+    login: &Login,
+    info: &ServerInfo,
+) -> Result<(), Failure> {
+    let (user, secret) = match login {
+        Login::Password(u, s) | Login::Token(u, s) => (u.clone(), s.expose().to_string()),
+        Login::None => {
+            return Err(Failure::new(
+                Stage::Auth,
+                Reason::Internal,
+                "no credentials loaded",
+            ))
+        }
+    };
+    let lettre_mech = match mech {
+        AuthMech::Plain => Some(Mechanism::Plain),
+        AuthMech::Login => Some(Mechanism::Login),
+        AuthMech::XOAuth2 => Some(Mechanism::Xoauth2),
+        AuthMech::OAuthBearer | AuthMech::None => None,
+    };
+    let offered = match lettre_mech {
+        Some(m) => info.supports_auth_mechanism(m),
+        None => info
+            .to_string()
+            .to_ascii_uppercase()
+            .contains("OAUTHBEARER"),
+    };
+    if !offered {
+        return Err(Failure::new(
+            Stage::Auth,
+            Reason::PermFail,
+            format!(
+                "server does not offer AUTH {}",
+                mech.as_str().to_uppercase()
+            ),
+        ));
+    }
+    let mut response = match lettre_mech {
+        Some(m) => {
+            let creds = Credentials::new(user.clone(), secret.clone());
+            let cmd = Auth::new(m, creds.clone(), None).map_err(|e| classify(Stage::Auth, &e))?;
+            let mut r = command(conn, Stage::Auth, cmd).await?;
+            for _ in 0..3 {
+                if !r.has_code(334) {
+                    break;
+                }
+                let next = Auth::new_from_response(m, creds.clone(), &r)
+                    .map_err(|e| classify(Stage::Auth, &e))?;
+                r = command(conn, Stage::Auth, next).await?;
+            }
+            r
+        }
+        None => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let payload = b64.encode(format!("n,a={user},\x01auth=Bearer {secret}\x01\x01"));
+            let r = command(conn, Stage::Auth, format!("AUTH OAUTHBEARER {payload}\r\n")).await?;
+            if r.has_code(334) {
+                // RFC 7628 §3.2.3: the server sent an error challenge; answer with %x01.
+                command(conn, Stage::Auth, "AQ==\r\n").await?
+            } else {
+                r
+            }
+        }
+    };
+    if response.has_code(334) {
+        response = command(conn, Stage::Auth, "*\r\n").await?;
+    }
+    if response.is_positive() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Stage::Auth,
+            Reason::ProtocolError,
+            reply_text(&response),
+        ))
+    }
+}
+
+/// Sends one command; a negative reply becomes a failure at `stage`.
+async fn command<C: std::fmt::Display>(
+    conn: &mut AsyncSmtpConnection,
+    stage: Stage,
+    cmd: C,
+) -> Result<Response, Failure> {
+    conn.command(cmd).await.map_err(|e| classify(stage, &e))
+}
+
+/// Classifies a lettre error at `stage`.
+pub fn classify(stage: Stage, e: &lettre::transport::smtp::Error) -> Failure {
+    let detail = error_text(e);
+    if let Some(code) = e.status() {
+        let code_num: u16 = code.to_string().parse().unwrap_or(0);
+        let reason = match (stage, code_num) {
+            (Stage::Auth, 530 | 534 | 535) => Reason::AuthRejected,
+            (_, 400..=499) => Reason::TempFail,
+            (_, 500..=599) => Reason::PermFail,
+            _ => Reason::ProtocolError,
+        };
+        return Failure::new(stage, reason, detail);
+    }
+    if let Some(reason) = crate::tls::find_tls_error(e) {
+        return Failure::new(stage, reason, detail);
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Failure::new(stage, net::classify_io(io), detail);
+        }
+        src = s.source();
+    }
+    let reason = if detail.contains("incomplete response") {
+        // The server closed the connection without a complete reply.
+        Reason::Reset
+    } else if e.is_response() {
+        Reason::ProtocolError
+    } else {
+        Reason::Internal
+    };
+    Failure::new(stage, reason, detail)
+}
+
+fn error_text(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        src = s.source();
+    }
+    text
+}
+
+fn reply_text(r: &Response) -> String {
+    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
+}
+
+/// The queue id from a `250 2.0.0 Ok: queued as 4BCD1234` reply.
+pub fn queue_id(reply: &str) -> Option<String> {
+    let idx = reply.find("queued as ")? + "queued as ".len();
+    let id: String = reply[idx..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::queue_id;
+
+    #[test]
+    fn queue_id_from_postfix_reply() {
+        assert_eq!(
+            queue_id("250 2.0.0 Ok: queued as 4F2A1C01B2").as_deref(),
+            Some("4F2A1C01B2")
+        );
+        assert_eq!(queue_id("250 OK"), None);
+    }
+}

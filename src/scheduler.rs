@@ -1,0 +1,195 @@
+//! The scheduler owns time: one task per probe instance, each running its cycles one after the
+//! other at the probe's interval with jitter, each cycle under a hard deadline.
+//!
+//! Cycles of one instance never overlap: the next starts at `start + interval ± jitter`, or at
+//! once if the previous overran, so a slow server cannot make cycles pile up. First cycles are
+//! staggered by a random delay up to the jitter. The cycle itself (protocol) lives in
+//! [`crate::probe::cycle`]; this module only starts, bounds and stops it.
+
+use crate::config::Instance;
+use crate::events;
+use crate::metrics::Metrics;
+use crate::probe::cycle::{self, CycleCtx, CycleReport, InstanceMemory};
+use crate::probe::recorder::Recorder;
+use crate::probe::{Failure, Reason, Stage};
+use crate::status::StatusBoard;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// What every instance task shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub ctx: CycleCtx,
+    pub metrics: Arc<Metrics>,
+    pub status: StatusBoard,
+}
+
+/// The hard deadline of one cycle: the delivery deadline plus room for the protocol steps
+/// around it (each step is also bounded by the per-step timeout).
+pub fn cycle_budget(inst: &Instance) -> Duration {
+    inst.probe.deadline + inst.probe.timeout * 4
+}
+
+struct Task {
+    inst: Instance,
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+/// The running instance tasks.
+pub struct Scheduler {
+    shared: Shared,
+    tasks: BTreeMap<String, Task>,
+}
+
+impl Scheduler {
+    pub fn new(shared: Shared) -> Self {
+        Scheduler {
+            shared,
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the running set equal `instances`: unchanged instances keep running (and keep
+    /// their metric series), changed ones restart, removed ones stop and lose their series.
+    pub fn apply(&mut self, instances: Vec<Instance>, ctx: Option<CycleCtx>) {
+        let ctx_changed = ctx.is_some();
+        if let Some(ctx) = ctx {
+            self.shared.ctx = ctx;
+        }
+        let wanted: BTreeMap<String, Instance> =
+            instances.into_iter().map(|i| (i.key(), i)).collect();
+        let keys: Vec<String> = self.tasks.keys().cloned().collect();
+        for key in keys {
+            let keep = !ctx_changed
+                && wanted
+                    .get(&key)
+                    .is_some_and(|w| same(w, &self.tasks[&key].inst));
+            if !keep {
+                if let Some(t) = self.tasks.remove(&key) {
+                    let _ = t.stop.send(true);
+                    if !wanted.contains_key(&key) {
+                        self.shared.metrics.forget_instance(&t.inst);
+                        self.shared.status.remove(&key);
+                    }
+                }
+            }
+        }
+        for (key, inst) in wanted {
+            if self.tasks.contains_key(&key) {
+                continue;
+            }
+            self.shared.metrics.register_instance(&inst);
+            self.shared
+                .status
+                .register(&key, &inst.probe.name, &inst.client.name, &inst.region);
+            let (stop, rx) = watch::channel(false);
+            let join = tokio::spawn(run_instance(self.shared.clone(), inst.clone(), rx));
+            self.tasks.insert(key, Task { inst, stop, join });
+        }
+    }
+
+    /// The ledger the tasks write to.
+    pub fn ledger(&self) -> crate::ledger::Ledger {
+        self.shared.ctx.ledger.clone()
+    }
+
+    /// Number of running instance tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Stops every task: each finishes its current step (a cycle's accounting is in the ledger
+    /// at every step, so stopping between any two steps loses nothing); tasks still running
+    /// after `grace` are aborted.
+    pub async fn shutdown(self, grace: Duration) {
+        for t in self.tasks.values() {
+            let _ = t.stop.send(true);
+        }
+        let deadline = Instant::now() + grace;
+        for (_, t) in self.tasks {
+            let mut join = t.join;
+            if tokio::time::timeout_at(deadline, &mut join).await.is_err() {
+                join.abort();
+            }
+        }
+    }
+}
+
+fn same(a: &Instance, b: &Instance) -> bool {
+    a.probe == b.probe && a.client == b.client && a.region == b.region
+}
+
+async fn run_instance(shared: Shared, inst: Instance, mut stop: watch::Receiver<bool>) {
+    let p = &inst.probe;
+    let first = rand::rng().random_range(Duration::ZERO..=p.jitter);
+    let mut next = Instant::now() + first;
+    let mut mem = InstanceMemory::default();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        let started = Instant::now();
+        let report = tokio::select! {
+            r = run_cycle(&shared, &inst, &mut mem) => r,
+            _ = stop.changed() => return,
+        };
+        events::cycle_finished(&shared.metrics, &shared.status, &inst, &report);
+        let j = p.jitter.as_secs_f64();
+        let offset = if j > 0.0 {
+            rand::rng().random_range(-j..=j)
+        } else {
+            0.0
+        };
+        let interval = Duration::from_secs_f64((p.interval.as_secs_f64() + offset).max(0.0));
+        next = (started + interval).max(Instant::now());
+    }
+}
+
+/// Runs one cycle under its hard deadline. A cycle cut off by that deadline is a `timeout` at
+/// the stage it was in.
+pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemory) -> CycleReport {
+    events::cycle_started(&shared.metrics, inst);
+    let budget = cycle_budget(inst);
+    let mut rec = Recorder::new(inst.probe.timeout, budget);
+    let started = SystemTime::now();
+    // Steps are bounded by the recorder; this outer bound is a guard against a bug, with a
+    // second of grace so the recorder's own timeout is the one that normally fires.
+    let outcome = tokio::time::timeout(
+        budget + Duration::from_secs(1),
+        cycle::run(&shared.ctx, inst, mem, &mut rec),
+    )
+    .await;
+    match outcome {
+        Ok(report) => report,
+        Err(_) => {
+            let stage = rec.current.unwrap_or(Stage::Delivery);
+            CycleReport {
+                started,
+                steps: std::mem::take(&mut rec.steps),
+                failure: Some(Failure::new(
+                    stage,
+                    Reason::Timeout,
+                    "cycle deadline exceeded",
+                )),
+                canary_id: None,
+                accepted: None,
+                delivery: None,
+                settled: Vec::new(),
+                forged: 0,
+                certs: Vec::new(),
+                in_flight: None,
+            }
+        }
+    }
+}

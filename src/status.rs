@@ -1,0 +1,95 @@
+//! The agent's current view of every probe instance, for the status page and `/api/status`.
+//!
+//! Updated once per cycle by [`crate::events`]; read by the web handlers. Holds a short history
+//! per instance (delivery times for the sparkline, recent failures) and the start of the current
+//! outage, so an on-call engineer sees "down since 02:14, 37 min" rather than a bare red cell.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+/// Points kept per instance for the latency sparkline.
+pub const HISTORY: usize = 60;
+/// Failures kept per instance.
+pub const RECENT_FAILURES: usize = 10;
+
+/// State of one probe × client profile in this region.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct InstanceStatus {
+    pub probe: String,
+    pub client: String,
+    pub region: String,
+    /// `unknown` before the first cycle, then `up` or `down`.
+    pub state: String,
+    pub last_cycle: Option<f64>,
+    pub last_success: Option<f64>,
+    /// Seconds from SMTP accept to visible, last successful cycle.
+    pub last_delivery_seconds: Option<f64>,
+    /// Unix time the current outage began (first failed cycle after a success).
+    pub down_since: Option<f64>,
+    pub in_flight: i64,
+    pub lost_total: u64,
+    pub late_total: u64,
+    /// (unix time, delivery seconds or null when the cycle failed), oldest first.
+    pub history: VecDeque<(f64, Option<f64>)>,
+    pub failures: VecDeque<FailureView>,
+    /// Leaf certificate notAfter per endpoint.
+    pub certs: BTreeMap<String, i64>,
+}
+
+/// A failure as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureView {
+    pub at: f64,
+    pub stage: String,
+    pub reason: String,
+    /// Stage and reason in words.
+    pub summary: String,
+    /// The server's reply or the error, redacted.
+    pub detail: String,
+}
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    inner: Arc<RwLock<BTreeMap<String, InstanceStatus>>>,
+}
+
+impl StatusBoard {
+    /// Ensures an entry exists for an instance (shown as `unknown` until its first cycle).
+    pub fn register(&self, key: &str, probe: &str, client: &str, region: &str) {
+        if let Ok(mut m) = self.inner.write() {
+            m.entry(key.to_string()).or_insert_with(|| InstanceStatus {
+                probe: probe.into(),
+                client: client.into(),
+                region: region.into(),
+                state: "unknown".into(),
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Removes an instance no longer configured.
+    pub fn remove(&self, key: &str) {
+        if let Ok(mut m) = self.inner.write() {
+            m.remove(key);
+        }
+    }
+
+    /// Applies `f` to an instance's entry.
+    pub fn update(&self, key: &str, f: impl FnOnce(&mut InstanceStatus)) {
+        if let Ok(mut m) = self.inner.write() {
+            if let Some(s) = m.get_mut(key) {
+                f(s);
+            }
+        }
+    }
+
+    /// A copy of every entry, ordered by key.
+    pub fn snapshot(&self) -> Vec<InstanceStatus> {
+        self.inner
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}

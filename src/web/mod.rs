@@ -1,0 +1,85 @@
+//! The agent's HTTP endpoints: `/metrics`, `/healthz`, `POST /-/reload`, the status page at `/`
+//! and its JSON at `/api/status`.
+
+mod page;
+
+use crate::metrics::Metrics;
+use crate::status::StatusBoard;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// A reload request; the agent answers with the outcome.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct WebState {
+    pub metrics: Arc<Metrics>,
+    pub status: StatusBoard,
+    pub region: String,
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+/// The router for all endpoints.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/api/status", get(status_json))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/-/reload", post(reload))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<WebState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status_json(State(s): State<WebState>) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "region": s.region,
+        "version": env!("CARGO_PKG_VERSION"),
+        "now": crate::ledger::now(),
+        "instances": s.status.snapshot(),
+    }))
+}
+
+async fn status_page(State(s): State<WebState>) -> Html<String> {
+    Html(page::render(
+        &s.region,
+        &s.status.snapshot(),
+        crate::ledger::now(),
+    ))
+}
+
+async fn reload(State(s): State<WebState>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "agent is shutting down\n").into_response();
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(30), rx).await {
+        Ok(Ok(Ok(()))) => (StatusCode::OK, "config reloaded\n").into_response(),
+        Ok(Ok(Err(e))) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload rejected, old config kept:\n{e}\n"),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reload did not complete\n",
+        )
+            .into_response(),
+    }
+}
