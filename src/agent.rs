@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// How long running cycles get to finish their current step at shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Builds what cycles need from a config: TLS roots, the ledger, the HMAC key.
 pub fn cycle_ctx(config: &Config, ledger: Ledger) -> Result<CycleCtx, String> {

@@ -37,7 +37,7 @@ pub fn cycle_budget(inst: &Instance) -> Duration {
 
 struct Task {
     inst: Instance,
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Stop>,
     join: JoinHandle<()>,
 }
 
@@ -72,8 +72,11 @@ impl Scheduler {
                     .is_some_and(|w| same(w, &self.tasks[&key].inst));
             if !keep {
                 if let Some(t) = self.tasks.remove(&key) {
-                    let _ = t.stop.send(true);
-                    if !wanted.contains_key(&key) {
+                    let removed = !wanted.contains_key(&key);
+                    let _ = t
+                        .stop
+                        .send(if removed { Stop::Discard } else { Stop::Finish });
+                    if removed {
                         self.shared.metrics.forget_instance(&t.inst);
                         self.shared.status.remove(&key);
                     }
@@ -88,7 +91,7 @@ impl Scheduler {
             self.shared
                 .status
                 .register(&key, &inst.probe.name, &inst.client.name, &inst.region);
-            let (stop, rx) = watch::channel(false);
+            let (stop, rx) = watch::channel(Stop::Running);
             let join = tokio::spawn(run_instance(self.shared.clone(), inst.clone(), rx));
             self.tasks.insert(key, Task { inst, stop, join });
         }
@@ -108,12 +111,12 @@ impl Scheduler {
         self.tasks.is_empty()
     }
 
-    /// Stops every task: each finishes its current step (a cycle's accounting is in the ledger
-    /// at every step, so stopping between any two steps loses nothing); tasks still running
-    /// after `grace` are aborted.
+    /// Stops every task: idle tasks exit at once, a task in a cycle finishes it; tasks still
+    /// running after `grace` are aborted (the ledger is consistent after every step, so an
+    /// aborted cycle loses no accounting: its canary is resumed by the next run).
     pub async fn shutdown(self, grace: Duration) {
         for t in self.tasks.values() {
-            let _ = t.stop.send(true);
+            let _ = t.stop.send(Stop::Finish);
         }
         let deadline = Instant::now() + grace;
         for (_, t) in self.tasks {
@@ -129,7 +132,17 @@ fn same(a: &Instance, b: &Instance) -> bool {
     a.probe == b.probe && a.client == b.client && a.region == b.region
 }
 
-async fn run_instance(shared: Shared, inst: Instance, mut stop: watch::Receiver<bool>) {
+/// What a stopped task does with the cycle it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Running,
+    /// Finish the current cycle and report it, then exit (shutdown, changed config).
+    Finish,
+    /// Finish the current cycle without reporting it (instance removed from the config).
+    Discard,
+}
+
+async fn run_instance(shared: Shared, inst: Instance, mut stop: watch::Receiver<Stop>) {
     let p = &inst.probe;
     let first = rand::rng().random_range(Duration::ZERO..=p.jitter);
     let mut next = Instant::now() + first;
@@ -137,14 +150,19 @@ async fn run_instance(shared: Shared, inst: Instance, mut stop: watch::Receiver<
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            _ = stop.changed() => return,
+            _ = stop.wait_for(|s| *s != Stop::Running) => return,
         }
         let started = Instant::now();
-        let report = tokio::select! {
-            r = run_cycle(&shared, &inst, &mut mem) => r,
-            _ = stop.changed() => return,
-        };
+        // A cycle under way is finished even when a stop arrives: its canary is then seen and
+        // removed rather than left for the next run. Shutdown bounds this with a grace period.
+        let report = run_cycle(&shared, &inst, &mut mem).await;
+        if *stop.borrow() == Stop::Discard {
+            return;
+        }
         events::cycle_finished(&shared.metrics, &shared.status, &inst, &report);
+        if *stop.borrow() != Stop::Running {
+            return;
+        }
         let j = p.jitter.as_secs_f64();
         let offset = if j > 0.0 {
             rand::rng().random_range(-j..=j)

@@ -10,8 +10,8 @@
 //! The IMAP session is opened first so that IDLE is armed before the canary can arrive. The
 //! SMTP send happens even when IMAP is down: a canary accepted during an IMAP outage is exactly
 //! the evidence the incident report needs, and a later cycle's sweep settles it (late, or
-//! recovered after being declared lost). When several steps fail, the cycle reports the first in
-//! mail-path order (SMTP stages, then delivery, then IMAP stages).
+//! recovered after being declared lost). When several steps fail, the cycle reports the first to
+//! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch).
 
 use super::canary::{self, Verdict};
 use super::imap::{ImapLogin, ImapSession};
@@ -236,7 +236,6 @@ pub async fn run(
         }
         Err(e) => failures.push(Failure::new(Stage::Delivery, Reason::Internal, e)),
     }
-    failures.sort_by_key(|f| f.stage);
     report.failure = failures.into_iter().next();
     report.steps = std::mem::take(&mut rec.steps);
     report.certs = std::mem::take(&mut rec.certs);

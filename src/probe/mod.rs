@@ -50,8 +50,7 @@ macro_rules! label_enum {
 }
 
 label_enum! {
-    /// Where a cycle failed, in the order the mail path runs: the first failing stage of a cycle
-    /// is the smallest one.
+    /// Where a cycle failed, listed in the order of the mail path.
     Stage {
         Dns => "dns", "resolving the server name";
         Connect => "connect", "connecting to the SMTP server";

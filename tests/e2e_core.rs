@@ -1,0 +1,218 @@
+//! End to end against the real Postfix and Dovecot of scripts/mailstack.sh: `once` delivers a
+//! canary and prints every phase; `run` exports the metric contract for every probe × client,
+//! turns red with the right stage when Dovecot stops and green again when it returns; and the
+//! agent leaves no canary behind while never touching a user's own messages.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+use support::agent::{bin, find, AgentProcess};
+use support::mailbox;
+use support::stack::{self, Fault, ProbeSpec};
+
+const PRESETS: [&str; 4] = ["ios_mail", "outlook", "thunderbird", "gmail_android"];
+
+/// Phases every preset goes through on the stack (all use TLS and AUTH on both sides).
+const PHASES: [&str; 16] = [
+    "connect",
+    "tls",
+    "greeting",
+    "ehlo",
+    "auth",
+    "mail_from",
+    "rcpt",
+    "data",
+    "imap_connect",
+    "imap_tls",
+    "imap_greeting",
+    "imap_login",
+    "imap_select",
+    "imap_search",
+    "imap_fetch",
+    "cleanup",
+];
+
+#[test]
+fn once_delivers_a_canary_and_prints_every_phase() {
+    let _g = stack::shared();
+    stack::require_up();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ProbeSpec {
+        name: "once",
+        user: "alice",
+        clients: &["ios_mail", "thunderbird"],
+        interval: "30s",
+        deadline: "20s",
+        extra: "",
+    };
+    let config = stack::write_config(dir.path(), &[spec], "");
+    let out = Command::new(bin())
+        .args(["once", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "once failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for client in ["ios_mail", "thunderbird"] {
+        let section = text
+            .split("probe once  client ")
+            .find(|s| s.starts_with(client))
+            .unwrap_or_else(|| panic!("no transcript for {client}:\n{text}"));
+        for phase in PHASES {
+            let line = section
+                .lines()
+                .find(|l| l.split_whitespace().nth(2) == Some(phase))
+                .unwrap_or_else(|| panic!("{client}: no {phase} line:\n{section}"));
+            let duration = line.split_whitespace().next().unwrap();
+            assert!(
+                duration.ends_with("ms") || duration.ends_with('s'),
+                "{line}"
+            );
+            assert!(line.contains(" ok "), "{client}: {phase} not ok: {line}");
+        }
+        assert!(
+            section.contains("RESULT: success, delivered in"),
+            "{section}"
+        );
+        assert!(
+            section.contains("queue id"),
+            "the Postfix queue id is reported:\n{section}"
+        );
+    }
+    assert!(
+        mailbox::canaries("alice").is_empty(),
+        "once cleaned up its canaries"
+    );
+}
+
+#[test]
+fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
+    let _g = stack::exclusive();
+    stack::require_up();
+    let user = "bob";
+    mailbox::empty(user);
+    let ordinary = "From: <friend@example.test>\r\nTo: <bob@example.test>\r\nSubject: hand-written\r\n\r\nhello\r\n";
+    mailbox::append(user, ordinary, None);
+    mailbox::append(user, ordinary, Some("(\\Deleted)"));
+    let mine = mailbox::search(user, "SUBJECT hand-written");
+    assert_eq!(mine.len(), 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ProbeSpec {
+        name: "stack",
+        user,
+        clients: &PRESETS,
+        interval: "10s",
+        deadline: "20s",
+        extra: "",
+    };
+    let config = stack::write_config(dir.path(), &[spec], "");
+    let mut agent = AgentProcess::start(&config);
+    let labels = |c: &'static str| [("probe", "stack"), ("client", c), ("region", "test")];
+
+    agent.wait_for("every profile delivering", Duration::from_secs(90), |a| {
+        let s = a.scrape();
+        PRESETS.iter().all(|c| {
+            find(&s, "mailcanary_probe_success", &labels(c)) == Some(1.0)
+                && find(&s, "mailcanary_delivery_seconds_count", &labels(c)).unwrap_or(0.0) >= 1.0
+        })
+    });
+    let s = agent.scrape();
+    for c in PRESETS {
+        for phase in PHASES {
+            let mut l = labels(c).to_vec();
+            l.push(("phase", phase));
+            let n = find(&s, "mailcanary_phase_seconds_count", &l).unwrap_or(0.0);
+            assert!(n >= 1.0, "{c}: no observation of phase {phase}");
+        }
+        assert_eq!(
+            find(
+                &s,
+                "mailcanary_canaries_total",
+                &[labels(c).as_slice(), &[("outcome", "on_time")]].concat()
+            )
+            .map(|v| v >= 1.0),
+            Some(true)
+        );
+        assert!(
+            find(&s, "mailcanary_last_success_timestamp_seconds", &labels(c)).unwrap_or(0.0)
+                > 1.7e9
+        );
+    }
+    assert_eq!(
+        find(&s, "mailcanary_build_info", &[("region", "test")]),
+        Some(1.0)
+    );
+
+    // Dovecot stops: every profile goes red at imap_connect.
+    let outage = Fault::on("imap-down");
+    agent.wait_for(
+        "every profile failing at imap_connect",
+        Duration::from_secs(40),
+        |a| {
+            let s = a.scrape();
+            PRESETS.iter().all(|c| {
+                let mut l = labels(c).to_vec();
+                l.extend([("stage", "imap_connect"), ("reason", "refused")]);
+                find(&s, "mailcanary_probe_success", &labels(c)) == Some(0.0)
+                    && find(&s, "mailcanary_probe_failures_total", &l).unwrap_or(0.0) >= 1.0
+            })
+        },
+    );
+    // A cycle caught in IDLE when Dovecot stopped fails at imap_search (reset); nothing fails
+    // outside the IMAP stages.
+    let s = agent.scrape();
+    for c in PRESETS {
+        for f in s
+            .iter()
+            .filter(|f| f.name == "mailcanary_probe_failures_total" && f.labels["client"] == c)
+        {
+            println!(
+                "{c}: {} {} = {}",
+                f.labels["stage"], f.labels["reason"], f.value
+            );
+            assert!(
+                f.labels["stage"].starts_with("imap_"),
+                "{c}: failure outside IMAP: {:?}",
+                f.labels
+            );
+        }
+    }
+
+    // Dovecot returns: green again within two intervals.
+    drop(outage);
+    let back = agent.wait_for("every profile green again", Duration::from_secs(60), |a| {
+        let s = a.scrape();
+        PRESETS
+            .iter()
+            .all(|c| find(&s, "mailcanary_probe_success", &labels(c)) == Some(1.0))
+    });
+    println!("success returned {back:?} after Dovecot restarted");
+    assert!(
+        back <= Duration::from_secs(20),
+        "took {back:?}, more than two 10 s intervals"
+    );
+
+    agent.signal("TERM");
+    let (code, took) = agent.wait_exit(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "clean exit on SIGTERM");
+    println!("agent exited {took:?} after SIGTERM");
+
+    // Canaries sent during the outage were delivered when Dovecot returned; all are gone now,
+    // and the user's own messages, including one marked \Deleted, are untouched.
+    let left = mailbox::canaries(user);
+    assert!(
+        left.is_empty(),
+        "canaries left in the mailbox: {left:?}\n{}",
+        agent.log_text()
+    );
+    assert_eq!(mailbox::search(user, "SUBJECT hand-written"), mine);
+    assert!(mailbox::flags(user, mine[1])
+        .iter()
+        .any(|f| f.contains("Deleted")));
+}

@@ -1,0 +1,226 @@
+//! A `mailcanary run` process under test: started on a free loopback port, scraped, signalled,
+//! killed on drop. Its log goes to a file in the test's directory, printed when a wait fails.
+#![allow(dead_code)]
+
+use super::http;
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct AgentProcess {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+/// One sample of the exposition format.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mailcanary")
+}
+
+impl AgentProcess {
+    /// Starts the agent and waits until `/healthz` answers.
+    pub fn start(config: &Path) -> AgentProcess {
+        let port = free_port();
+        let log = config.with_file_name(format!("agent-{port}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin())
+            .args(["run", "-c"])
+            .arg(config)
+            .args([
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+                "--log.level",
+                "debug",
+            ])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn mailcanary");
+        let agent = AgentProcess {
+            child: Some(child),
+            port,
+            log,
+        };
+        agent.wait_for("healthz", Duration::from_secs(20), |a| {
+            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+        });
+        agent
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// All samples of `/metrics` (empty if the scrape failed).
+    pub fn scrape(&self) -> Vec<Sample> {
+        match http::get(&self.url("/metrics"), Duration::from_secs(5)) {
+            Ok(r) if r.status == 200 => parse(&r.text()),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The value of the one sample of `name` whose labels include `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        find(&self.scrape(), name, labels)
+    }
+
+    /// Polls `cond` every 200 ms until it holds; panics with the agent log after `timeout`.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut(&Self) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            if cond(self) {
+                return start.elapsed();
+            }
+            if start.elapsed() > timeout {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n--- agent log (last lines, newest first) ---\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends a signal (e.g. "TERM", "KILL", "HUP").
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status();
+    }
+
+    /// Waits for the process to exit; returns its exit code and how long it took.
+    pub fn wait_exit(&mut self, timeout: Duration) -> (Option<i32>, Duration) {
+        let start = Instant::now();
+        let mut child = self.child.take().expect("running");
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return (st.code(), start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("agent did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Parses the text exposition format.
+pub fn parse(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (head, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let (name, labels) = match head.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (head, ""),
+        };
+        let mut map = BTreeMap::new();
+        for pair in split_labels(labels) {
+            if let Some((k, v)) = pair.split_once('=') {
+                map.insert(k.to_string(), v.trim_matches('"').to_string());
+            }
+        }
+        if let Ok(v) = value.parse::<f64>() {
+            out.push(Sample {
+                name: name.to_string(),
+                labels: map,
+                value: v,
+            });
+        }
+    }
+    out
+}
+
+fn split_labels(s: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    for c in s.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The value of the single sample named `name` whose labels include every pair in `labels`.
+pub fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+/// Sum over every sample named `name` whose labels include `labels`.
+pub fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .sum()
+}
