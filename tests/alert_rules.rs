@@ -1,0 +1,386 @@
+//! The alerting and dashboard product checked as a whole: `alerts/mailcanary.rules.yml` passes
+//! `promtool check rules` and its unit tests, every alert is tested firing and has its labels,
+//! annotations and runbook, the Grafana dashboards are importable and use the `datasource`
+//! variable, and every metric named anywhere is one the agent exports (DESIGN.md, "Metric
+//! contract v1", hard-coded below as the contract).
+//!
+//! Needs `promtool` (Debian package `prometheus`): when it is missing these tests fail and say
+//! how to install it; they never skip.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Metric contract v1 (DESIGN.md). Histograms also export `_bucket`, `_sum` and `_count`.
+const CONTRACT_METRICS: &[&str] = &[
+    "mailcanary_probe_success",
+    "mailcanary_probe_cycles_total",
+    "mailcanary_probe_failures_total",
+    "mailcanary_last_success_timestamp_seconds",
+    "mailcanary_canaries_in_flight",
+    "mailcanary_canaries_total",
+    "mailcanary_sentinel_intact",
+    "mailcanary_tls_cert_expiry_timestamp_seconds",
+    "mailcanary_config_last_reload_successful",
+    "mailcanary_build_info",
+];
+const CONTRACT_HISTOGRAMS: &[&str] = &["mailcanary_delivery_seconds", "mailcanary_phase_seconds"];
+
+/// Fixed label value sets of the contract, space-separated.
+const STAGES: &str =
+    "dns connect tls greeting ehlo auth mail_from rcpt data delivery imap_connect \
+    imap_tls imap_greeting imap_login imap_select imap_search imap_fetch verify cleanup";
+const REASONS: &str = "timeout refused reset tls_handshake cert_invalid auth_rejected temp_fail \
+    perm_fail protocol_error not_delivered corrupt internal";
+const OUTCOMES: &str = "on_time late lost recovered duplicate corrupt";
+
+const RUNBOOK_BASE: &str = "https://github.com/mailcanary/mailcanary/blob/main/docs/runbooks/";
+const RULES: &str = "alerts/mailcanary.rules.yml";
+const RULES_TEST: &str = "alerts/mailcanary.rules_test.yml";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Runs promtool; fails the test with promtool's output unless it exits 0.
+fn promtool(args: &[&str]) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(root())
+        .output();
+    let out = out.unwrap_or_else(|e| {
+        panic!(
+            "cannot run promtool ({e}): it comes with the Debian package `prometheus`; \
+             run `scripts/mailstack.sh install` (as root) and try again"
+        )
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let cmd = args.join(" ");
+    assert!(
+        out.status.success(),
+        "promtool {cmd} failed ({}):\n{text}",
+        out.status
+    );
+    println!("promtool {cmd}:\n{text}");
+}
+
+#[test]
+fn promtool_check_rules_passes() {
+    promtool(&["check", "rules", RULES]);
+}
+
+#[test]
+fn promtool_unit_tests_pass() {
+    promtool(&["test", "rules", RULES_TEST]);
+}
+
+/// One `- alert:` entry of the rules file: its name and the trimmed lines of its block.
+struct AlertBlock {
+    name: String,
+    lines: Vec<String>,
+}
+
+impl AlertBlock {
+    /// The value after `key` on the first line starting with it, e.g. `severity:`.
+    fn value(&self, key: &str) -> String {
+        let found = self.lines.iter().find_map(|l| l.strip_prefix(key));
+        found
+            .unwrap_or_else(|| panic!("{}: no {key}", self.name))
+            .trim()
+            .to_string()
+    }
+}
+
+/// Splits the rules file into alert blocks. The file is ours and keeps one layout: each rule
+/// starts with `- alert:` or `- record:`, each group with `- name:`.
+fn alert_blocks(rules: &str) -> Vec<AlertBlock> {
+    let mut blocks: Vec<AlertBlock> = Vec::new();
+    let mut in_alert = false;
+    for line in rules.lines().map(str::trim_start) {
+        if let Some(name) = line.strip_prefix("- alert:") {
+            let name = name.trim().to_string();
+            blocks.push(AlertBlock {
+                name,
+                lines: Vec::new(),
+            });
+            in_alert = true;
+        } else if line.starts_with("- record:") || line.starts_with("- name:") {
+            in_alert = false;
+        } else if let Some(b) = blocks.last_mut().filter(|_| in_alert) {
+            b.lines.push(line.to_string());
+        }
+    }
+    blocks
+}
+
+fn recorded_names(rules: &str) -> BTreeSet<String> {
+    let names = rules
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- record:"));
+    names.map(|n| n.trim().to_string()).collect()
+}
+
+#[test]
+fn every_alert_has_severity_annotations_and_a_runbook() {
+    let blocks = alert_blocks(&read(&root().join(RULES)));
+    assert!(
+        blocks.len() >= 15,
+        "expected the full alert set, found {}",
+        blocks.len()
+    );
+    let readme = read(&root().join("docs/runbooks/README.md"));
+    for b in &blocks {
+        let n = &b.name;
+        let camel = n.starts_with("MailCanary") && n.chars().all(|c| c.is_ascii_alphanumeric());
+        assert!(camel, "{n}: CamelCase with prefix MailCanary");
+        let severity = b.value("severity:");
+        let known = ["critical", "warning", "info"].contains(&severity.as_str());
+        assert!(known, "{n}: severity {severity}");
+        let summary = b.value("summary:");
+        assert!(
+            !summary.is_empty() && !summary.contains("{{"),
+            "{n}: summary must be fixed"
+        );
+        b.value("description:");
+        let mut description = b
+            .lines
+            .iter()
+            .skip_while(|l| !l.starts_with("description:"));
+        let templated = description
+            .by_ref()
+            .take_while(|l| !l.starts_with("runbook_url:"))
+            .any(|l| l.contains("$labels"));
+        assert!(templated, "{n}: description is not templated with $labels");
+        assert_eq!(
+            b.value("runbook_url:"),
+            format!("{RUNBOOK_BASE}{n}.md"),
+            "{n}: runbook_url"
+        );
+        let runbook = root().join(format!("docs/runbooks/{n}.md"));
+        assert!(
+            runbook.is_file(),
+            "{n}: missing runbook {}",
+            runbook.display()
+        );
+        let titled = read(&runbook).starts_with(&format!("# {n}\n"));
+        assert!(titled, "{n}: runbook must start with its title");
+        let indexed = readme.contains(&format!("[{n}]({n}.md)"));
+        assert!(indexed, "{n}: not indexed in docs/runbooks/README.md");
+    }
+}
+
+#[test]
+fn every_alert_has_a_promtool_case_where_it_fires() {
+    let tests = read(&root().join(RULES_TEST));
+    let lines: Vec<&str> = tests.lines().map(str::trim).collect();
+    // A firing case is block style: `alertname: X` followed by `exp_alerts:` and a list.
+    let mut firing = BTreeSet::new();
+    let mut mentioned = BTreeSet::new();
+    for (i, line) in lines.iter().enumerate() {
+        for (pos, _) in line.match_indices("alertname:") {
+            let rest = line[pos + "alertname:".len()..].trim_start();
+            let name: String = rest
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            mentioned.insert(name.clone());
+            if pos == 0 && lines.get(i + 1) == Some(&"exp_alerts:") {
+                firing.insert(name);
+            }
+        }
+    }
+    let blocks = alert_blocks(&read(&root().join(RULES)));
+    let alerts: BTreeSet<String> = blocks.into_iter().map(|b| b.name).collect();
+    let untested: Vec<_> = alerts.difference(&firing).collect();
+    assert!(
+        untested.is_empty(),
+        "alerts with no promtool case asserting them firing: {untested:?}"
+    );
+    let unknown: Vec<_> = mentioned.difference(&alerts).collect();
+    assert!(
+        unknown.is_empty(),
+        "test cases for alerts that do not exist: {unknown:?}"
+    );
+}
+
+#[test]
+fn dashboards_are_importable_and_use_the_datasource_variable() {
+    for (f, d) in support::load_dashboards() {
+        assert!(d.get("__inputs").is_none(), "{f}: must not need __inputs");
+        let schema = d["schemaVersion"].as_u64().unwrap_or(0);
+        assert!((36..=41).contains(&schema), "{f}: schemaVersion {schema}");
+        assert!(d["uid"].as_str().is_some_and(|u| !u.is_empty()), "{f}: uid");
+        let vars = d["templating"]["list"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let var = |name: &str| {
+            let v = vars.iter().find(|v| v["name"] == name);
+            v.cloned()
+                .unwrap_or_else(|| panic!("{f}: no variable {name}"))
+        };
+        let ds = var("datasource");
+        assert!(
+            ds["type"] == "datasource" && ds["query"] == "prometheus",
+            "{f}: {ds}"
+        );
+        for name in ["region", "probe", "client"] {
+            let v = var(name);
+            assert_eq!(v["type"], "query", "{f}: variable {name}");
+            assert!(
+                support::is_datasource_variable(&v["datasource"]),
+                "{f}: {name} datasource"
+            );
+            let all = v["multi"] == true && v["includeAll"] == true;
+            assert!(all, "{f}: variable {name} must be multi + includeAll");
+            let q = v["query"]["query"]
+                .as_str()
+                .or(v["query"].as_str())
+                .unwrap_or("");
+            let label_values = q.starts_with("label_values(mailcanary_probe_success")
+                && q.ends_with(&format!(",{name})"));
+            assert!(label_values, "{f}: variable {name} query {q}");
+        }
+        let panels = support::panels(&d);
+        assert!(panels.len() > 5, "{f}: too few panels");
+        let mut ids = BTreeSet::new();
+        for p in panels {
+            let title = p["title"].as_str().unwrap_or("?");
+            let id = p["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{f}: {title}: no id"));
+            assert!(ids.insert(id), "{f}: duplicate id at {title}");
+            assert!(
+                p["gridPos"]["w"].is_u64() && p["gridPos"]["h"].is_u64(),
+                "{f}: {title}"
+            );
+            let ds = &p["datasource"];
+            assert!(
+                support::is_datasource_variable(ds),
+                "{f}: {title}: datasource {ds}"
+            );
+            if p["type"] == "row" {
+                continue;
+            }
+            let targets = p["targets"].as_array().filter(|t| !t.is_empty());
+            for t in targets.unwrap_or_else(|| panic!("{f}: panel {title} has no targets")) {
+                let expr = t["expr"].as_str().unwrap_or("");
+                assert!(!expr.trim().is_empty(), "{f}: {title}: target without expr");
+                assert!(
+                    support::is_datasource_variable(&t["datasource"]),
+                    "{f}: {title}: target ds"
+                );
+            }
+        }
+        for (title, expr) in support::dashboard_queries(&d) {
+            support::check_grafana_expr(&format!("{f}: {title}"), &expr);
+        }
+    }
+}
+
+/// Maximal runs of metric-name characters.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    text.split(move |c: char| !name_char(c))
+        .filter(|t| !t.is_empty())
+}
+
+#[test]
+fn every_metric_named_is_in_the_contract() {
+    let rules = read(&root().join(RULES));
+    let recorded = recorded_names(&rules);
+    let mut known: BTreeSet<String> = CONTRACT_METRICS.iter().map(|m| m.to_string()).collect();
+    for h in CONTRACT_HISTOGRAMS {
+        known.extend(["", "_bucket", "_sum", "_count"].map(|suffix| format!("{h}{suffix}")));
+    }
+    // PromQL sources: rules and dashboards (queries and variables); runbooks cite metrics too.
+    let mut promql: Vec<(String, String)> = vec![(RULES.to_string(), rules.clone())];
+    for (name, d) in support::load_dashboards() {
+        let mut text = d["templating"].to_string();
+        support::dashboard_queries(&d)
+            .into_iter()
+            .for_each(|(_, e)| text += &format!("\n{e}"));
+        promql.push((name, text));
+    }
+    let mut sources = promql.clone();
+    for entry in fs::read_dir(root().join("docs/runbooks")).expect("docs/runbooks") {
+        let p = entry.expect("runbook entry").path();
+        sources.push((p.display().to_string(), read(&p)));
+    }
+    let mut seen = BTreeSet::new();
+    for (source, text) in &sources {
+        for tok in tokens(text).filter(|t| t.contains("mailcanary_")) {
+            if tok.contains(':') {
+                let recording = recorded.contains(tok);
+                assert!(
+                    recording,
+                    "{source}: {tok} is not a recording rule of {RULES}"
+                );
+                let levels = tok.split(':').filter(|part| !part.is_empty()).count();
+                assert_eq!(levels, 3, "{source}: {tok} is not level:metric:operations");
+            } else {
+                let ok = known.contains(tok);
+                assert!(
+                    ok,
+                    "{source}: {tok} is not in the metric contract (DESIGN.md)"
+                );
+                seen.insert(tok.to_string());
+            }
+        }
+    }
+    for m in CONTRACT_METRICS {
+        assert!(
+            seen.contains(*m),
+            "contract metric {m} is used by no rule, dashboard or runbook"
+        );
+    }
+    for (source, text) in &promql {
+        check_label_values(text, source);
+    }
+}
+
+/// `stage`, `reason`, `outcome` matchers only name values of the contract's fixed sets
+/// (an alternative such as `imap_.*` must match at least one).
+fn check_label_values(text: &str, source: &str) {
+    for (label, set) in [
+        ("stage", STAGES),
+        ("reason", REASONS),
+        ("outcome", OUTCOMES),
+    ] {
+        let allowed: Vec<&str> = set.split_whitespace().collect();
+        for op in ["=\"", "=~\""] {
+            let pat = format!("{label}{op}");
+            for (i, _) in text.match_indices(&pat) {
+                if text[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    continue; // a longer label name ending in `stage` etc.
+                }
+                let start = i + pat.len();
+                let Some(len) = text[start..].find(['"', '\\']) else {
+                    continue;
+                };
+                let value = &text[start..start + len];
+                let regex = op == "=~\"";
+                let alternatives = if regex {
+                    value.split('|').collect()
+                } else {
+                    vec![value]
+                };
+                for alt in alternatives {
+                    let ok = match alt.strip_suffix(".*") {
+                        Some(prefix) => allowed.iter().any(|v| v.starts_with(prefix)),
+                        None => allowed.contains(&alt),
+                    };
+                    assert!(ok, "{source}: {label} value {alt:?} is not in {allowed:?}");
+                }
+            }
+        }
+    }
+}
