@@ -17,10 +17,12 @@
 //! - [`status`]: the current view of every instance, for the status page.
 //! - [`web`]: `/metrics`, `/healthz`, `/-/reload`, `/`, `/api/status`.
 //! - [`tls`]: TLS client setup and handshake error classification.
+//! - [`demo`]: the embedded SMTP + IMAP server behind `mailcanary demo` and the fault tests.
 //! - [`agent`]: `mailcanary run`; [`once`]: `mailcanary once` and `check`.
 
 pub mod agent;
 pub mod config;
+pub mod demo;
 pub mod events;
 pub mod ledger;
 pub mod metrics;

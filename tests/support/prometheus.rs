@@ -164,7 +164,7 @@ fn prometheus_yml(c: &PrometheusConfig, own_port: u16) -> String {
 /// Prometheus' duration syntax: whole seconds as `15s`, anything else in milliseconds.
 fn prom_duration(d: Duration) -> String {
     let ms = d.as_millis().max(1);
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

@@ -1,0 +1,272 @@
+//! One accepted connection, plain or TLS, with everything the protocol sessions need from the
+//! socket: reads and writes under timeouts and the shutdown signal, line reading with a
+//! length cap, STARTTLS upgrade, and the socket-level fault behaviours (drip, garbage, RST via
+//! SO_LINGER 0, FIN close, stall).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::timeout;
+use tokio_rustls::server::TlsStream;
+
+/// Bytes sent by the `Garbage` action: not SMTP, not IMAP, not even text.
+pub(crate) const GARBAGE: &[u8] =
+    b"\x00\xff\xfe\x16\x03GARBAGE\x7f\x80 not a mail protocol reply \x01\x02\r\n";
+
+/// A plain TCP stream or a server-side TLS stream over one.
+pub(crate) enum IoStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Placeholder while a STARTTLS handshake owns the socket, or after it failed.
+    Gone,
+}
+
+impl IoStream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            IoStream::Plain(s) => Some(s),
+            IoStream::Tls(s) => Some(s.get_ref().0),
+            IoStream::Gone => None,
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection gone")
+}
+
+impl AsyncRead for IoStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            IoStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            IoStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+impl AsyncWrite for IoStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            IoStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            IoStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            IoStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            IoStream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            IoStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            IoStream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+fn shutting_down() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "server shutting down")
+}
+
+/// Outcome of reading one line.
+pub(crate) enum Line {
+    /// The line including its terminating LF.
+    Full(Vec<u8>),
+    /// The line exceeded the cap; it was discarded up to and including its LF.
+    TooLong,
+    /// The peer closed the connection.
+    Eof,
+}
+
+/// An accepted connection with a read buffer and its timeouts.
+pub(crate) struct Conn {
+    stream: IoStream,
+    /// Bytes read but not yet consumed (SMTP line/data reading).
+    pub buf: Vec<u8>,
+    pub io_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Conn {
+    pub fn new(stream: IoStream, io_timeout: Duration, shutdown: watch::Receiver<bool>) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::new(),
+            io_timeout,
+            shutdown,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, IoStream::Tls(_))
+    }
+
+    /// TLS handshake on an accepted TCP stream, under `io_timeout`.
+    pub async fn accept_tls(
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+        io_timeout: Duration,
+    ) -> io::Result<IoStream> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        match timeout(io_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Ok(IoStream::Tls(Box::new(tls))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(timed_out("TLS handshake")),
+        }
+    }
+
+    /// STARTTLS: handshake over the plain stream; buffered plaintext input is discarded (a
+    /// client must not pipeline past STARTTLS, and keeping it would allow command injection).
+    /// Also used for implicit TLS right after accept.
+    pub async fn upgrade(&mut self, config: Arc<rustls::ServerConfig>) -> io::Result<()> {
+        self.buf.clear();
+        match std::mem::replace(&mut self.stream, IoStream::Gone) {
+            IoStream::Plain(tcp) => {
+                self.stream = Conn::accept_tls(tcp, config, self.io_timeout).await?;
+                Ok(())
+            }
+            other => {
+                self.stream = other;
+                Err(io::Error::other("not a plain connection"))
+            }
+        }
+    }
+
+    /// Read once (appending to `buf`) with the given timeout. Ok(0) means EOF.
+    pub async fn read_some_for(&mut self, limit: Duration) -> io::Result<usize> {
+        let mut chunk = [0u8; 8192];
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            r = timeout(limit, self.stream.read(&mut chunk)) => match r {
+                Ok(Ok(n)) => { self.buf.extend_from_slice(&chunk[..n]); Ok(n) }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(timed_out("read")),
+            },
+            _ = crate::demo::stopped(&mut shutdown) => Err(shutting_down()),
+        }
+    }
+
+    /// Read once with the normal I/O timeout.
+    pub async fn read_some(&mut self) -> io::Result<usize> {
+        self.read_some_for(self.io_timeout).await
+    }
+
+    /// Read one line (up to LF) of at most `max` bytes.
+    pub async fn read_line(&mut self, max: usize) -> io::Result<Line> {
+        let mut too_long = false;
+        loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                return Ok(if too_long || line.len() > max {
+                    Line::TooLong
+                } else {
+                    Line::Full(line)
+                });
+            }
+            if self.buf.len() > max {
+                too_long = true;
+                self.buf.clear();
+            }
+            if self.read_some().await? == 0 {
+                return Ok(Line::Eof);
+            }
+        }
+    }
+
+    /// Write all bytes (and flush) under the I/O timeout.
+    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut shutdown = self.shutdown.clone();
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        tokio::select! {
+            r = timeout(self.io_timeout, write) => r.map_err(|_| timed_out("write"))?,
+            _ = crate::demo::stopped(&mut shutdown) => Err(shutting_down()),
+        }
+    }
+
+    /// Best-effort last words at shutdown: ignores the shutdown signal, 1 s timeout.
+    pub async fn write_final(&mut self, bytes: &[u8]) {
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        let _ = timeout(Duration::from_secs(1), write).await;
+    }
+
+    /// True once the server is shutting down.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Write one byte per `interval`.
+    pub async fn write_dripped(&mut self, bytes: &[u8], interval: Duration) -> io::Result<()> {
+        for (i, b) in bytes.iter().enumerate() {
+            if i > 0 {
+                let mut shutdown = self.shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = crate::demo::stopped(&mut shutdown) => return Err(shutting_down()),
+                }
+            }
+            self.write_all(std::slice::from_ref(b)).await?;
+        }
+        Ok(())
+    }
+
+    /// Write normally, or dripped when `drip` is set.
+    pub async fn send(&mut self, bytes: &[u8], drip: Option<Duration>) -> io::Result<()> {
+        match drip {
+            Some(interval) => self.write_dripped(bytes, interval).await,
+            None => self.write_all(bytes).await,
+        }
+    }
+
+    /// Arm a TCP RST: SO_LINGER 0, so that dropping the connection sends RST, not FIN.
+    /// The caller must drop the `Conn` next (and must not `close` it).
+    pub fn arm_reset(&mut self) {
+        if let Some(tcp) = self.stream.tcp() {
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+        }
+    }
+
+    /// Close cleanly (TLS close_notify if TLS, then FIN), without waiting long.
+    pub async fn close(&mut self) {
+        let _ = timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+    }
+
+    /// Never answer: read and discard until EOF, error, I/O timeout or shutdown.
+    pub async fn stall(&mut self) {
+        loop {
+            self.buf.clear();
+            match self.read_some().await {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+}
