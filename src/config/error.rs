@@ -60,11 +60,10 @@ impl Source<'_> {
         let offset = span.map(|s| s.start).unwrap_or(0).min(self.text.len());
         let (line, column) = line_col(self.text, offset);
         let mut field = field_path(self.text, offset);
-        // serde names the missing or unknown key in the message, not the span.
-        if let Some(key) = backticked_key(&message) {
-            if message.starts_with("missing field") {
-                field = join(&field, key);
-            }
+        // serde names a missing key in the message; the span is the enclosing table.
+        if let Some(key) = backticked_key(&message).filter(|_| message.starts_with("missing field"))
+        {
+            field = join(&table_path(self.text, offset), key);
         }
         ConfigError {
             file: self.path.to_path_buf(),
@@ -90,6 +89,25 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     (line, before[line_start..].chars().count() + 1)
+}
+
+/// The `[table]` header in force at `offset` (empty at the top level).
+fn table_path(text: &str, offset: usize) -> String {
+    let mut table = String::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if pos > offset {
+            break;
+        }
+        if let Some(header) = trimmed.strip_prefix('[') {
+            if let Some(close) = header.trim_start_matches('[').find(']') {
+                table = header.trim_start_matches('[')[..close].trim().to_string();
+            }
+        }
+        pos += line.len();
+    }
+    table
 }
 
 /// The dotted key path at `offset`: the enclosing `[table]` header plus the key(s) on that line.

@@ -8,7 +8,10 @@
 //!
 //! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
 
+mod clients;
 pub mod error;
+mod glob;
+mod probes;
 pub mod profiles;
 pub mod raw;
 mod validate;

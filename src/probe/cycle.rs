@@ -13,9 +13,10 @@
 //! recovered after being declared lost). When several steps fail, the cycle reports the first to
 //! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch).
 
-use super::canary::{self, Verdict};
+use super::canary;
 use super::imap::{ImapLogin, ImapSession};
 use super::recorder::{Recorder, StepRecord};
+use super::settle::{settle_found, sweep};
 use super::smtp::{self, Accepted, SmtpSession};
 use super::{Failure, Reason, Stage};
 use crate::config::{AuthMech, Endpoint, Instance, Watch};
@@ -341,136 +342,4 @@ async fn watch(
             tokio::time::sleep(interval).await;
         }
     }
-}
-
-/// Fetches and verifies copies of this cycle's canary, settling each. `Ok(true)` when a valid
-/// copy was found.
-#[allow(clippy::too_many_arguments)]
-async fn settle_found(
-    ctx: &CycleCtx,
-    s: &mut ImapSession,
-    rec: &mut Recorder,
-    owner: &Owner,
-    uids: &[u32],
-    seen: SystemTime,
-    report: &mut CycleReport,
-    to_delete: &mut Vec<u32>,
-) -> Result<bool, Failure> {
-    let fetched = s.fetch(rec, uids).await?;
-    let mut valid = false;
-    let mut corrupt = false;
-    let began = Instant::now();
-    for (uid, raw) in fetched {
-        match examine(ctx, owner, uid, &raw, ledger::unix(seen), report).await? {
-            Examined::Valid => {
-                to_delete.push(uid);
-                valid = true;
-            }
-            Examined::Corrupt => corrupt = true,
-            Examined::Foreign => {}
-        }
-    }
-    let result = if corrupt && !valid {
-        Err(Failure::new(
-            Stage::Verify,
-            Reason::Corrupt,
-            "canary tag or body digest does not verify",
-        ))
-    } else {
-        Ok(String::new())
-    };
-    rec.record(Stage::Verify, began, Instant::now(), result.clone());
-    result.map(|_| valid)
-}
-
-enum Examined {
-    /// One of ours, intact.
-    Valid,
-    /// One of ours (its id is in the ledger) that no longer verifies: kept for inspection,
-    /// never deleted, since its tag no longer proves it is ours.
-    Corrupt,
-    /// Not ours: someone else's canary, a forgery, or not a canary.
-    Foreign,
-}
-
-/// Verifies one message and settles it in the ledger.
-async fn examine(
-    ctx: &CycleCtx,
-    owner: &Owner,
-    uid: u32,
-    raw: &[u8],
-    seen: f64,
-    report: &mut CycleReport,
-) -> Result<Examined, Failure> {
-    let verdict = canary::verify(&ctx.key, raw);
-    let internal = |e: String| Failure::new(Stage::Verify, Reason::Internal, e);
-    match verdict {
-        Verdict::Valid { id, instance, .. } if instance == owner.key() => {
-            let lid = id.clone();
-            let settled = ctx
-                .ledger
-                .run(move |l| Ok((l.settle_seen(&lid, uid, seen)?, l.knows(&lid)?)))
-                .await
-                .map_err(internal)?;
-            match settled {
-                (Some(s), _) => {
-                    report.settled.push((id, s.outcome, s.delay));
-                    Ok(Examined::Valid)
-                }
-                (None, true) => Ok(Examined::Valid),
-                (None, false) => Ok(Examined::Foreign),
-            }
-        }
-        Verdict::Forged { id: Some(id) } => {
-            let lid = id.clone();
-            let (known, counted) = ctx
-                .ledger
-                .run(move |l| Ok((l.knows(&lid)?, l.mark_corrupt(&lid, uid)?)))
-                .await
-                .map_err(internal)?;
-            if counted {
-                report.settled.push((id, Outcome::Corrupt, 0.0));
-            }
-            if known {
-                Ok(Examined::Corrupt)
-            } else {
-                report.forged += 1;
-                Ok(Examined::Foreign)
-            }
-        }
-        _ => Ok(Examined::Foreign),
-    }
-}
-
-/// Settles canaries of earlier cycles now in the mailbox (late arrivals, recoveries after an
-/// outage, leftovers), and queues the verified ones for cleanup.
-async fn sweep(
-    ctx: &CycleCtx,
-    s: &mut ImapSession,
-    rec: &mut Recorder,
-    owner: &Owner,
-    mem: &mut InstanceMemory,
-    report: &mut CycleReport,
-    to_delete: &mut Vec<u32>,
-) -> Result<(), Failure> {
-    let uids = s
-        .search_header(rec, canary::PROBE_HEADER, &owner.key(), false)
-        .await?;
-    let fresh: Vec<u32> = uids
-        .iter()
-        .copied()
-        .filter(|u| !mem.examined.contains(u))
-        .collect();
-    if fresh.is_empty() {
-        return Ok(());
-    }
-    let fetched = s.fetch(rec, &fresh).await?;
-    let seen = ledger::now();
-    for (uid, raw) in fetched {
-        if let Examined::Valid = examine(ctx, owner, uid, &raw, seen, report).await? {
-            to_delete.push(uid);
-        }
-        mem.examined.insert(uid);
-    }
-    Ok(())
 }

@@ -9,13 +9,14 @@
 //! - [`imap`]: the watcher session (login, select, IDLE or poll, fetch, cleanup);
 //! - [`canary`]: building and verifying signed canary messages;
 //! - [`recorder`]: runs each step under its deadline and keeps the transcript;
-//! - [`cycle`]: puts them together and settles outcomes in the ledger.
+//! - [`cycle`]: puts them together; `settle` records what was found in the ledger.
 
 pub mod canary;
 pub mod cycle;
 pub mod imap;
 pub mod net;
 pub mod recorder;
+mod settle;
 pub mod smtp;
 
 use std::fmt;

@@ -16,13 +16,14 @@ use crate::config::profiles::ProtoProfile;
 use crate::config::{AuthMech, Endpoint, TlsMode};
 use crate::secret::Secret;
 use crate::tls::TlsContext;
-use base64::Engine;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::commands::{Auth, Data, Ehlo, Mail, Rcpt, Starttls};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Starttls};
 use lettre::transport::smtp::extension::{ClientId, ServerInfo};
 use lettre::transport::smtp::response::Response;
 use lettre::Address;
+
+mod auth;
+use auth::authenticate;
 use std::time::SystemTime;
 use tokio::time::Instant;
 
@@ -240,88 +241,8 @@ async fn starttls(
     ServerInfo::from_response(&resp).map_err(|e| classify(Stage::Ehlo, &e))
 }
 
-async fn authenticate(
-    conn: &mut AsyncSmtpConnection,
-    mech: AuthMech,
-    login: &Login,
-    info: &ServerInfo,
-) -> Result<(), Failure> {
-    let (user, secret) = match login {
-        Login::Password(u, s) | Login::Token(u, s) => (u.clone(), s.expose().to_string()),
-        Login::None => {
-            return Err(Failure::new(
-                Stage::Auth,
-                Reason::Internal,
-                "no credentials loaded",
-            ))
-        }
-    };
-    let lettre_mech = match mech {
-        AuthMech::Plain => Some(Mechanism::Plain),
-        AuthMech::Login => Some(Mechanism::Login),
-        AuthMech::XOAuth2 => Some(Mechanism::Xoauth2),
-        AuthMech::OAuthBearer | AuthMech::None => None,
-    };
-    let offered = match lettre_mech {
-        Some(m) => info.supports_auth_mechanism(m),
-        None => info
-            .to_string()
-            .to_ascii_uppercase()
-            .contains("OAUTHBEARER"),
-    };
-    if !offered {
-        return Err(Failure::new(
-            Stage::Auth,
-            Reason::PermFail,
-            format!(
-                "server does not offer AUTH {}",
-                mech.as_str().to_uppercase()
-            ),
-        ));
-    }
-    let mut response = match lettre_mech {
-        Some(m) => {
-            let creds = Credentials::new(user.clone(), secret.clone());
-            let cmd = Auth::new(m, creds.clone(), None).map_err(|e| classify(Stage::Auth, &e))?;
-            let mut r = command(conn, Stage::Auth, cmd).await?;
-            for _ in 0..3 {
-                if !r.has_code(334) {
-                    break;
-                }
-                let next = Auth::new_from_response(m, creds.clone(), &r)
-                    .map_err(|e| classify(Stage::Auth, &e))?;
-                r = command(conn, Stage::Auth, next).await?;
-            }
-            r
-        }
-        None => {
-            let b64 = base64::engine::general_purpose::STANDARD;
-            let payload = b64.encode(format!("n,a={user},\x01auth=Bearer {secret}\x01\x01"));
-            let r = command(conn, Stage::Auth, format!("AUTH OAUTHBEARER {payload}\r\n")).await?;
-            if r.has_code(334) {
-                // RFC 7628 §3.2.3: the server sent an error challenge; answer with %x01.
-                command(conn, Stage::Auth, "AQ==\r\n").await?
-            } else {
-                r
-            }
-        }
-    };
-    if response.has_code(334) {
-        response = command(conn, Stage::Auth, "*\r\n").await?;
-    }
-    if response.is_positive() {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            Stage::Auth,
-            Reason::ProtocolError,
-            reply_text(&response),
-        ))
-    }
-}
-
 /// Sends one command; a negative reply becomes a failure at `stage`.
-async fn command<C: std::fmt::Display>(
+pub(super) async fn command<C: std::fmt::Display>(
     conn: &mut AsyncSmtpConnection,
     stage: Stage,
     cmd: C,
@@ -377,7 +298,7 @@ fn error_text(e: &lettre::transport::smtp::Error) -> String {
     text
 }
 
-fn reply_text(r: &Response) -> String {
+pub(super) fn reply_text(r: &Response) -> String {
     format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
 }
 

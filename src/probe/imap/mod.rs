@@ -20,6 +20,9 @@ use crate::secret::Secret;
 use crate::tls::TlsContext;
 use async_imap::extensions::idle::{Handle, IdleResponse};
 use async_imap::{Client, Session};
+use login::{greeting, log_in};
+
+mod login;
 use futures::TryStreamExt;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -79,49 +82,7 @@ pub struct ImapSession {
     pub moves: bool,
 }
 
-/// SASL responses for AUTHENTICATE. After the first response, any further challenge is an error
-/// report (XOAUTH2, OAUTHBEARER) and gets the empty / `%x01` answer the mechanisms prescribe.
-struct Sasl {
-    first: Vec<u8>,
-    mech: AuthMech,
-    sent: bool,
-}
-
-impl async_imap::Authenticator for Sasl {
-    type Response = Vec<u8>;
-    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
-        if !self.sent {
-            self.sent = true;
-            return std::mem::take(&mut self.first);
-        }
-        match self.mech {
-            AuthMech::OAuthBearer => vec![1],
-            _ => Vec::new(),
-        }
-    }
-}
-
-fn sasl(login: &ImapLogin) -> (&'static str, Sasl) {
-    let (u, s) = (login.user, login.secret.expose());
-    let (name, first) = match login.mech {
-        AuthMech::XOAuth2 => ("XOAUTH2", format!("user={u}\x01auth=Bearer {s}\x01\x01")),
-        AuthMech::OAuthBearer => (
-            "OAUTHBEARER",
-            format!("n,a={u},\x01auth=Bearer {s}\x01\x01"),
-        ),
-        _ => ("PLAIN", format!("\0{u}\0{s}")),
-    };
-    (
-        name,
-        Sasl {
-            first: first.into_bytes(),
-            mech: login.mech,
-            sent: false,
-        },
-    )
-}
-
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -410,60 +371,6 @@ impl ImapSession {
             .await;
         });
     }
-}
-
-async fn greeting(client: &mut Client<Conn>) -> Result<(), Failure> {
-    use async_imap::imap_proto::{Response, Status};
-    let st = Stage::ImapGreeting;
-    let resp = client
-        .read_response()
-        .await
-        .map_err(|e| classify(st, &async_imap::error::Error::Io(e)))?
-        .ok_or_else(|| Failure::new(st, Reason::Reset, "connection closed before the greeting"))?;
-    match resp.parsed() {
-        Response::Data {
-            status: Status::Ok | Status::PreAuth,
-            ..
-        } => Ok(()),
-        Response::Data {
-            status: Status::Bye,
-            ..
-        } => Err(Failure::new(
-            st,
-            Reason::TempFail,
-            format!("server said BYE: {:?}", resp.parsed()),
-        )),
-        other => Err(Failure::new(
-            st,
-            Reason::ProtocolError,
-            format!("unexpected greeting {other:?}"),
-        )),
-    }
-}
-
-async fn log_in(mut client: Client<Conn>, login: &ImapLogin<'_>) -> Result<Session<Conn>, Failure> {
-    let st = Stage::ImapLogin;
-    if !login.id.is_empty() {
-        let fields: Vec<String> = login
-            .id
-            .iter()
-            .map(|(k, v)| format!("{} {}", quote(k), quote(v)))
-            .collect();
-        // ID is advisory: a server that answers NO or BAD to it still lets the client in.
-        let cmd = format!("ID ({})", fields.join(" "));
-        match client.run_command_and_check_ok(&cmd, None).await {
-            Ok(()) | Err(async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)) => {}
-            Err(e) => return Err(classify(st, &e)),
-        }
-    }
-    let result = match login.mech {
-        AuthMech::Login => client.login(login.user, login.secret.expose()).await,
-        _ => {
-            let (name, auth) = sasl(login);
-            client.authenticate(name, auth).await
-        }
-    };
-    result.map_err(|(e, _)| classify(st, &e))
 }
 
 /// `1,5,7` — a UID set for commands.
