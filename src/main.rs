@@ -37,6 +37,15 @@ enum Command {
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
     },
+    /// Start an embedded mail server and the agent against it: live metrics and status page
+    /// with no mail server to install.
+    Demo {
+        #[arg(long = "web.listen-address", default_value = "127.0.0.1:9797")]
+        listen: SocketAddr,
+        /// Write the demo's config here instead of a temporary folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Run one cycle of each probe instance and print a phase-by-phase transcript.
     Once {
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
@@ -94,6 +103,11 @@ fn main() -> ExitCode {
                 probe,
                 client,
             } => mailcanary::once::once(&config, probe.as_deref(), client.as_deref()).await,
+            Command::Demo { listen, dir } => {
+                mailcanary::demo::command::run(mailcanary::demo::command::DemoOptions { listen, dir })
+                    .await
+                    .map(|()| true)
+            }
             Command::Run { config, listen } => {
                 mailcanary::agent::run(config, listen, mailcanary::agent::termination())
                     .await

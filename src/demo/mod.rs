@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod command;
 mod conn;
 mod delivery;
 pub mod faults;

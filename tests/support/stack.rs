@@ -2,27 +2,42 @@
 //! and agent config files pointing at it.
 //!
 //! Tests that change the stack (stop Dovecot, hold the queue) take [`exclusive`]; tests that only
-//! use it take [`shared`], so a fault never leaks into another test of the same binary.
+//! use it take [`shared`]. The lock is a file lock (flock), so it also holds across test binaries
+//! and across concurrent `cargo test` runs on one machine: a fault never leaks into another test.
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-static STACK: RwLock<()> = RwLock::new(());
+/// Held for as long as a test uses the stack.
+pub struct StackLock(File);
+
+fn lock_file() -> File {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/mailcanary-mailstack.lock")
+        .expect("open the stack lock file")
+}
 
 pub const STATE: &str = "/var/lib/mailstack";
 pub const CA: &str = "/var/lib/mailstack/tls/ca.crt";
 pub const DOMAIN: &str = "example.test";
 
 /// Use the stack without changing it.
-pub fn shared() -> RwLockReadGuard<'static, ()> {
-    STACK.read().unwrap_or_else(|e| e.into_inner())
+pub fn shared() -> StackLock {
+    let f = lock_file();
+    f.lock_shared().expect("shared stack lock");
+    StackLock(f)
 }
 
-/// Change the stack (faults); no other test of this binary runs meanwhile.
-pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    STACK.write().unwrap_or_else(|e| e.into_inner())
+/// Change the stack (faults); no other stack test runs meanwhile, in any process.
+pub fn exclusive() -> StackLock {
+    let f = lock_file();
+    f.lock().expect("exclusive stack lock");
+    StackLock(f)
 }
 
 fn script() -> PathBuf {
