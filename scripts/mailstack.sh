@@ -15,7 +15,7 @@
 set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
-USERS="canary alice bob carol dave erin frank grace"
+USERS="canary alice bob carol dave erin frank grace henry ivan judy"
 PKGS="postfix dovecot-imapd dovecot-lmtpd openssl prometheus prometheus-alertmanager"
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
 DOVECOT_PID=/run/dovecot/master.pid
@@ -225,9 +225,13 @@ reset_faults() {
 case "${1:-}" in
   install) install_pkgs ;;
   up)
-    install_pkgs; make_certs; reset_faults; configure_dovecot; configure_postfix
+    install_pkgs
+    # Reconfiguring resets faults: wait until no test holds the stack (tests/support/stack.rs
+    # takes the same lock, shared or exclusive).
+    exec 9>/tmp/mailcanary-mailstack.lock; flock -x 9
+    make_certs; reset_faults; configure_dovecot; configure_postfix
     start_dovecot; start_postfix
-    postsuper -d ALL >/dev/null 2>&1 || true
+    exec 9>&-
     echo "mailstack up: SMTP 25/587/465, IMAP 143/993 on 127.0.0.1, CA $STATE/tls/ca.crt"
     ;;
   down)   stop_postfix; stop_dovecot ;;

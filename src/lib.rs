@@ -11,7 +11,7 @@
 //! - [`secret`]: passwords, tokens and the HMAC key, from files or the environment, redacted.
 //! - [`probe`]: one cycle: SMTP send, IMAP watch, canary verification, failure classification.
 //! - [`scheduler`]: one task per probe × client; interval, jitter, hard deadline, no overlap.
-//! - [`ledger`]: SQLite record of every canary, surviving restarts.
+//! - [`ledger`]: SQLite record of every canary, surviving restarts; [`report`] reads it.
 //! - [`metrics`]: the Prometheus metric contract.
 //! - [`events`]: the one place a cycle's result becomes metrics, logs and status.
 //! - [`status`]: the current view of every instance, for the status page.
@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod once;
 pub mod probe;
+pub mod report;
 pub mod scheduler;
 pub mod secret;
 pub mod status;

@@ -46,6 +46,19 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Incident report from the ledger: outage windows and what happened to the canaries sent
+    /// during them (on time, late, lost, recovered).
+    Report {
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        config: PathBuf,
+        /// Start of the period: a duration back from now (6h, 2days), a time
+        /// (2023-01-22T00:00:00Z) or unix seconds.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one cycle of each probe instance and print a phase-by-phase transcript.
     Once {
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
@@ -104,10 +117,18 @@ fn main() -> ExitCode {
                 client,
             } => mailcanary::once::once(&config, probe.as_deref(), client.as_deref()).await,
             Command::Demo { listen, dir } => {
-                mailcanary::demo::command::run(mailcanary::demo::command::DemoOptions { listen, dir })
-                    .await
-                    .map(|()| true)
+                mailcanary::demo::command::run(mailcanary::demo::command::DemoOptions {
+                    listen,
+                    dir,
+                })
+                .await
+                .map(|()| true)
             }
+            Command::Report {
+                config,
+                since,
+                json,
+            } => mailcanary::report::command(&config, &since, json).map(|()| true),
             Command::Run { config, listen } => {
                 mailcanary::agent::run(config, listen, mailcanary::agent::termination())
                     .await

@@ -188,7 +188,7 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
         cycle::run(&shared.ctx, inst, mem, &mut rec),
     )
     .await;
-    match outcome {
+    let report = match outcome {
         Ok(report) => report,
         Err(_) => {
             let stage = rec.current.unwrap_or(Stage::Delivery);
@@ -209,5 +209,24 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
                 in_flight: None,
             }
         }
+    };
+    let owner = crate::ledger::Owner {
+        probe: inst.probe.name.clone(),
+        client: inst.client.name.clone(),
+        region: inst.region.clone(),
+    };
+    let failure = report
+        .failure
+        .as_ref()
+        .map(|f| (f.stage.as_str(), f.reason.as_str()));
+    let started_at = crate::ledger::unix(report.started);
+    if let Err(e) = shared
+        .ctx
+        .ledger
+        .run(move |l| l.record_cycle(&owner, started_at, failure))
+        .await
+    {
+        tracing::error!(error = %e, "cannot record the cycle in the ledger");
     }
+    report
 }

@@ -127,3 +127,17 @@ pub fn flags(user: &str, uid: u32) -> Vec<String> {
         out
     })
 }
+
+/// Appends many messages in one session: `(message, flags)` pairs.
+pub fn append_many(user: &str, messages: &[(String, Option<&str>)]) {
+    rt().block_on(async {
+        let mut s = login(user).await;
+        for (m, flags) in messages {
+            tokio::time::timeout(T, s.append("INBOX", *flags, None, m.as_bytes()))
+                .await
+                .expect("append timeout")
+                .expect("append");
+        }
+        let _ = s.logout().await;
+    })
+}

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod http;
+pub mod ledger;
 pub mod mailbox;
 pub mod prometheus;
 pub mod stack;

@@ -122,7 +122,7 @@ pub fn write_config(dir: &Path, probes: &[ProbeSpec], clients: &str) -> PathBuf 
         std::fs::write(
             dir.join(format!("probes/{}.toml", p.name)),
             format!(
-                "clients = [{}]\ninterval = \"{}\"\njitter = \"1s\"\ntimeout = \"5s\"\n\
+                "clients = [{}]\ninterval = \"{}\"\ntimeout = \"5s\"\n\
                  deadline = \"{}\"\nfrom = \"{user}\"\nto = \"{user}\"\n{}\n\n\
                  [smtp]\nhost = \"127.0.0.1\"\ntls_server_name = \"mail.{DOMAIN}\"\npassword_file = \"{pw}\"\n\n\
                  [imap]\nhost = \"127.0.0.1\"\ntls_server_name = \"mail.{DOMAIN}\"\npassword_file = \"{pw}\"\n",
