@@ -58,9 +58,13 @@ pub fn write_config(
     std::fs::write(dir.join("ca.pem"), ca_pem)?;
     write_secret(&dir.join("secrets/password"), PASSWORD)?;
     write_secret(&dir.join("secrets/token"), TOKEN)?;
-    let key: [u8; 32] = rand::random();
-    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    write_secret(&dir.join("secrets/hmac.key"), &key)?;
+    // The key is kept across rewrites: canaries in flight must still verify after a reload.
+    let key_file = dir.join("secrets/hmac.key");
+    if !key_file.exists() {
+        let key: [u8; 32] = rand::random();
+        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        write_secret(&key_file, &key)?;
+    }
     let main = dir.join("mailcanary.toml");
     std::fs::write(
         &main,
@@ -131,8 +135,14 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let dir = opts.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("mailcanary-demo-{}", std::process::id()))
     });
-    let config = write_config(&dir, server.addrs(), server.ca_pem(), opts.listen, &[DemoProbe::default()])
-        .map_err(|e| format!("cannot write the demo config in {}: {e}", dir.display()))?;
+    let config = write_config(
+        &dir,
+        server.addrs(),
+        server.ca_pem(),
+        opts.listen,
+        &[DemoProbe::default()],
+    )
+    .map_err(|e| format!("cannot write the demo config in {}: {e}", dir.display()))?;
     let url = format!("http://{}", opts.listen);
     println!(
         "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}) and the agent\n\

@@ -8,6 +8,7 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Row {
     pub id: String,
+    pub probe: String,
     pub state: String,
     pub sent_at: f64,
     pub accepted_at: Option<f64>,
@@ -25,7 +26,7 @@ pub fn rows(path: &Path) -> Vec<Row> {
     let l = Ledger::open(path).expect("open ledger");
     l.query(|db| {
         let mut st = db.prepare(
-            "SELECT id, state, sent_at, accepted_at, queue_id, seen_at, delay_s, copies
+            "SELECT id, state, sent_at, accepted_at, queue_id, seen_at, delay_s, copies, probe
              FROM canaries ORDER BY sent_at",
         )?;
         let rows = st.query_map([], |r| {
@@ -38,6 +39,7 @@ pub fn rows(path: &Path) -> Vec<Row> {
                 seen_at: r.get(5)?,
                 delay: r.get(6)?,
                 copies: r.get(7)?,
+                probe: r.get(8)?,
             })
         })?;
         rows.collect()

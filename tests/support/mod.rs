@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod demo;
 pub mod http;
 pub mod ledger;
 pub mod mailbox;
+pub mod oauth;
 pub mod prometheus;
 pub mod stack;
 
