@@ -58,19 +58,24 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let app = web::router(WebState {
-        metrics: metrics.clone(),
-        status,
-        region: region.clone(),
-        reload: reload_tx,
-    });
+    let app = web::router(
+        WebState {
+            metrics: metrics.clone(),
+            status,
+            region: region.clone(),
+            reload: reload_tx,
+        },
+        &config.agent.web,
+    )?;
+    let acceptor = web::serve::acceptor(&config.agent.web)?;
     let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = server_stop_rx.await;
-            })
-            .await
+        let stop = async {
+            let _ = server_stop_rx.await;
+        };
+        if let Err(e) = web::serve::serve(listener, app, acceptor, stop).await {
+            tracing::error!(error = %e, "http server stopped");
+        }
     });
     let mut scheduler = Scheduler::new(shared);
     let instances = config.instances();

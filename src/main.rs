@@ -45,6 +45,16 @@ enum Command {
         /// Write the demo's config here instead of a temporary folder.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Probe interval (e.g. 1s for a soak test).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Client profiles to run, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "ios_mail,outlook,thunderbird,gmail_android"
+        )]
+        clients: Vec<String>,
     },
     /// Incident report from the ledger: outage windows and what happened to the canaries sent
     /// during them (on time, late, lost, recovered).
@@ -116,14 +126,19 @@ fn main() -> ExitCode {
                 probe,
                 client,
             } => mailcanary::once::once(&config, probe.as_deref(), client.as_deref()).await,
-            Command::Demo { listen, dir } => {
-                mailcanary::demo::command::run(mailcanary::demo::command::DemoOptions {
-                    listen,
-                    dir,
-                })
-                .await
-                .map(|()| true)
-            }
+            Command::Demo {
+                listen,
+                dir,
+                interval,
+                clients,
+            } => mailcanary::demo::command::run(mailcanary::demo::command::DemoOptions {
+                listen,
+                dir,
+                interval,
+                clients,
+            })
+            .await
+            .map(|()| true),
             Command::Report {
                 config,
                 since,

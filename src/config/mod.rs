@@ -44,6 +44,18 @@ pub struct Agent {
     pub hmac_key: SecretSource,
     /// Extra trust anchors (PEM) for private mail servers, added to the web PKI roots.
     pub ca_file: Option<PathBuf>,
+    /// TLS and basic auth for the agent's HTTP endpoints.
+    pub web: Web,
+}
+
+/// TLS and basic auth for the agent's own HTTP endpoints, both off by default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Web {
+    /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Username and where its password comes from: require HTTP basic auth (all endpoints
+    /// except `/healthz`).
+    pub basic_auth: Option<(String, SecretSource)>,
 }
 
 /// One probe definition: a mailbox checked end to end, under several client profiles.

@@ -18,6 +18,18 @@ pub struct MainFile {
     /// Probes may also be written inline in the main file.
     #[serde(default)]
     pub probe: Vec<Spanned<ProbeSection>>,
+    /// TLS and basic auth for the agent's own HTTP endpoints (off by default).
+    pub web: Option<Spanned<WebSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    pub tls_cert_file: Option<Spanned<String>>,
+    pub tls_key_file: Option<Spanned<String>>,
+    pub basic_auth_username: Option<Spanned<String>>,
+    pub basic_auth_password_file: Option<Spanned<String>>,
+    pub basic_auth_password_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use super::error::{ConfigError, ConfigErrors, Source};
 use super::glob::glob;
 use super::probes::{probe, probe_file};
 use super::raw;
-use super::{is_valid_name, Agent, Config};
+use super::{is_valid_name, Agent, Config, Web};
 use crate::secret::SecretSource;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -170,6 +170,11 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
         errors: &mut errors,
     };
     let agent = agent(&mut ctx, &main.agent);
+    let web = main
+        .web
+        .as_ref()
+        .map(|w| web(&mut ctx, w))
+        .unwrap_or_default();
     let clients = client_profiles(&mut ctx, &main.clients);
 
     let mut probes = Vec::new();
@@ -213,9 +218,12 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
         }
     }
     match agent {
-        Some(agent) if errors.is_empty() => Ok(Config {
+        Some(mut agent) if errors.is_empty() => Ok(Config {
             file: path.to_path_buf(),
-            agent,
+            agent: {
+                agent.web = web;
+                agent
+            },
             probes: probes.into_iter().map(Arc::new).collect(),
         }),
         _ => {
@@ -270,5 +278,49 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
         ledger_path,
         hmac_key: hmac_key?,
         ca_file,
+        web: Web::default(),
     })
+}
+
+fn web(ctx: &mut Ctx, section: &Spanned<raw::WebSection>) -> Web {
+    let (w, span) = (section.get_ref(), section.span());
+    let file = |ctx: &mut Ctx, v: &Spanned<String>| {
+        let p = ctx.path(v);
+        if !p.is_file() {
+            ctx.err(v, format!("{} does not exist", p.display()));
+        }
+        p
+    };
+    let tls = match (&w.tls_cert_file, &w.tls_key_file) {
+        (Some(c), Some(k)) => Some((file(ctx, c), file(ctx, k))),
+        (None, None) => None,
+        (Some(v), None) | (None, Some(v)) => {
+            ctx.err(v, "set both tls_cert_file and tls_key_file, or neither");
+            None
+        }
+    };
+    let basic_auth = match &w.basic_auth_username {
+        Some(user) => ctx
+            .secret(
+                &w.basic_auth_password_file,
+                &w.basic_auth_password_env,
+                "basic_auth_password",
+                Some((span, "basic_auth_username is set".into())),
+            )
+            .map(|s| (user.get_ref().clone(), s)),
+        None => {
+            if let Some(v) = w
+                .basic_auth_password_file
+                .as_ref()
+                .or(w.basic_auth_password_env.as_ref())
+            {
+                ctx.err(
+                    v,
+                    "basic_auth_username is required with a basic auth password",
+                );
+            }
+            None
+        }
+    };
+    Web { tls, basic_auth }
 }

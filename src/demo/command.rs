@@ -122,6 +122,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// Where to write the demo config; a fresh temporary folder when `None`.
     pub dir: Option<PathBuf>,
+    pub interval: Duration,
+    pub clients: Vec<String>,
 }
 
 /// Runs the demo until Ctrl-C / SIGTERM.
@@ -146,12 +148,13 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let url = format!("http://{}", opts.listen);
     println!(
         "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}) and the agent\n\
-         probing it under four client profiles.\n\n  status page  {url}/\n  metrics      {url}/metrics\n  \
+         probing it under {} client profile(s).\n\n  status page  {url}/\n  metrics      {url}/metrics\n  \
          config       {}\n\nCtrl-C to stop.",
         server.addrs().smtp,
         server.addrs().smtps,
         server.addrs().imap,
         server.addrs().imaps,
+        opts.clients.len(),
         config.display()
     );
     let result = agent::run(config, Some(opts.listen), agent::termination()).await;

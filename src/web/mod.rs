@@ -2,6 +2,7 @@
 //! and its JSON at `/api/status`.
 
 mod page;
+pub mod serve;
 
 use crate::metrics::Metrics;
 use crate::status::StatusBoard;
@@ -25,15 +26,16 @@ pub struct WebState {
     pub reload: mpsc::Sender<ReloadRequest>,
 }
 
-/// The router for all endpoints.
-pub fn router(state: WebState) -> Router {
-    Router::new()
+/// The router for all endpoints; with basic auth configured, every one but `/healthz` needs it.
+pub fn router(state: WebState, web: &crate::config::Web) -> Result<Router, String> {
+    let protected = Router::new()
         .route("/", get(status_page))
         .route("/api/status", get(status_json))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/-/reload", post(reload))
-        .with_state(state)
+        .with_state(state);
+    let open = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    serve::with_auth(protected, open, web)
 }
 
 async fn metrics(State(s): State<WebState>) -> Response {
