@@ -137,14 +137,13 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let dir = opts.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("mailcanary-demo-{}", std::process::id()))
     });
-    let config = write_config(
-        &dir,
-        server.addrs(),
-        server.ca_pem(),
-        opts.listen,
-        &[DemoProbe::default()],
-    )
-    .map_err(|e| format!("cannot write the demo config in {}: {e}", dir.display()))?;
+    let probe = DemoProbe {
+        interval: opts.interval,
+        clients: opts.clients.clone(),
+        ..DemoProbe::default()
+    };
+    let config = write_config(&dir, server.addrs(), server.ca_pem(), opts.listen, &[probe])
+        .map_err(|e| format!("cannot write the demo config in {}: {e}", dir.display()))?;
     let url = format!("http://{}", opts.listen);
     println!(
         "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}) and the agent\n\
