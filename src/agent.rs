@@ -17,6 +17,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+/// Settled canaries and cycle results older than this are pruned from the ledger.
+pub const LEDGER_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How often the ledger is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long running cycles get to finish their current step at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
@@ -77,6 +83,7 @@ pub async fn run(
             tracing::error!(error = %e, "http server stopped");
         }
     });
+    let pruner = tokio::spawn(prune_periodically(shared.ctx.ledger.clone()));
     let mut scheduler = Scheduler::new(shared);
     let instances = config.instances();
     tracing::info!(
@@ -101,6 +108,7 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down");
+    pruner.abort();
     scheduler.shutdown(SHUTDOWN_GRACE).await;
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
@@ -171,4 +179,18 @@ fn reload(
         Err(e) => tracing::error!(error = %e, "config reload rejected, old config kept"),
     }
     result
+}
+
+/// Keeps the ledger bounded: settled canaries and cycle results past [`LEDGER_RETENTION`] go.
+async fn prune_periodically(ledger: Ledger) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let before = crate::ledger::now() - LEDGER_RETENTION.as_secs_f64();
+        match ledger.run(move |l| l.prune(before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "pruned old ledger rows"),
+            Err(e) => tracing::error!(error = %e, "cannot prune the ledger"),
+        }
+    }
 }
