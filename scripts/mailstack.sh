@@ -12,11 +12,17 @@
 #   mailstack.sh fault NAME on|off   see `mailstack.sh faults`
 #
 # Users: <name>@example.test with password <name>-secret, for each name in $USERS.
+#
+# OAuth (XOAUTH2 / OAUTHBEARER, IMAP and SMTP submission through Dovecot SASL): Dovecot's oauth2
+# passdb asks the token-introspection URL $OAUTH_INTROSPECTION_URL (RFC 7662, POST token=...).
+# Nothing serves it by default: the tests that log in with a token serve it themselves
+# (tests/support/oauth.rs). Password logins never reach it.
 set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
 USERS="canary alice bob carol dave erin frank grace henry ivan judy"
 PKGS="postfix dovecot-imapd dovecot-lmtpd openssl prometheus prometheus-alertmanager"
+OAUTH_INTROSPECTION_URL=${MAILSTACK_OAUTH_URL:-http://127.0.0.1:9799/introspect}
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
 DOVECOT_PID=/run/dovecot/master.pid
 
@@ -73,6 +79,16 @@ configure_dovecot() {
   for u in $USERS; do (umask 077; printf '%s-secret\n' "$u" > "$STATE/secrets/$u.password"); done
   [ -s "$STATE/secrets/hmac.key" ] || (umask 077; openssl rand -hex 32 > "$STATE/secrets/hmac.key")
   chmod 640 "$STATE/users"; chgrp dovecot "$STATE/users"
+  local before; before=$(cat /etc/dovecot/local.conf /etc/dovecot/oauth2.conf.ext 2>/dev/null | md5sum || true)
+  cat > /etc/dovecot/oauth2.conf.ext <<CONF
+# mailstack: OAuth access tokens checked by RFC 7662 token introspection (served by the tests)
+introspection_mode = post
+introspection_url = $OAUTH_INTROSPECTION_URL
+username_attribute = username
+active_attribute = active
+active_value = true
+CONF
+  chmod 644 /etc/dovecot/oauth2.conf.ext
   cat > /etc/dovecot/local.conf <<CONF
 # mailstack: everything on loopback, users from a passwd-file, Maildir under $STATE/mail
 protocols = imap lmtp
@@ -82,12 +98,18 @@ ssl_cert = <$STATE/tls/server.crt
 ssl_key = <$STATE/tls/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 mail_location = maildir:~/Maildir
 first_valid_uid = 5000
 passdb {
   driver = passwd-file
+  mechanisms = plain login none
   args = scheme=PLAIN username_format=%u $STATE/users
+}
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = /etc/dovecot/oauth2.conf.ext
 }
 userdb {
   driver = passwd-file
@@ -116,6 +138,13 @@ service auth {
     group = postfix
   }
 }
+# No auth-failure penalty: after a test's deliberately failed logins, Dovecot would otherwise
+# delay every login from 127.0.0.1 by up to 15 s, and unrelated tests would time out.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 protocol imap {
   imap_idle_notify_interval = 2 mins
   mail_max_userip_connections = 100
@@ -126,6 +155,12 @@ CONF
   # fail in PAM (with its ~1.5 s failure delay) before the passwd-file answers.
   sed -i 's/^!include auth-system.conf.ext/#!include auth-system.conf.ext/' /etc/dovecot/conf.d/10-auth.conf
   doveconf -n >/dev/null
+  # `up` on a running stack: a running Dovecot picks up a changed config (e.g. the oauth2 passdb
+  # added to an older stack) now; an unchanged one is left alone.
+  if [ "$before" != "$(cat /etc/dovecot/local.conf /etc/dovecot/oauth2.conf.ext | md5sum)" ] \
+     && pid_alive "$DOVECOT_PID"; then
+    doveadm reload; wait_port 993 up; wait_port 143 up
+  fi
 }
 
 configure_postfix() {
@@ -142,6 +177,7 @@ configure_postfix() {
     "smtpd_recipient_restrictions = check_recipient_access hash:/etc/postfix/mailstack_rcpt" \
     "smtpd_end_of_data_restrictions =" "defer_transports =" \
     "maillog_file = $STATE/postfix.log" "compatibility_level = 3.6" \
+    "smtpd_peername_lookup = no" "alias_maps =" "alias_database =" \
     "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s"
   : > /etc/postfix/mailstack_rcpt; postmap /etc/postfix/mailstack_rcpt
   postconf -M "submission/inet=submission inet n - y - - smtpd"

@@ -1,11 +1,14 @@
 //! Secrets: passwords, OAuth tokens and the canary HMAC key.
 //!
-//! A secret is only ever read from a file or an environment variable (never inline in a config),
-//! and the value is wrapped in [`Secret`], whose `Debug` and `Display` print `[redacted]`, so a
+//! A secret is only ever read from a file or an environment variable, or (OAuth tokens) printed
+//! by a configured command ([`command`]); never inline in a config. The value is wrapped in [`Secret`], whose `Debug` and `Display` print `[redacted]`, so a
 //! secret cannot reach a log line, an error message or the status page by accident. Error
 //! messages name where a secret was to come from (the file path, the variable name), never its
 //! content.
 
+mod command;
+
+pub use command::TokenCommand;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -44,13 +47,17 @@ pub enum SecretSource {
     File(PathBuf),
     /// An environment variable.
     Env(String),
+    /// A command that prints an OAuth token; cached and re-run before the token expires.
+    Command(TokenCommand),
 }
 
 impl SecretSource {
     /// Reads the secret now. Files are re-read on every call, so a rotated password or token
-    /// is picked up by the next cycle without a reload.
+    /// is picked up by the next cycle without a reload; a command's token is reused until a
+    /// margin before it expires, then the command runs again (see [`TokenCommand`]).
     pub fn load(&self) -> Result<Secret, String> {
         let value = match self {
+            SecretSource::Command(c) => return c.load(),
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
             SecretSource::Env(name) => std::env::var(name)
@@ -69,6 +76,7 @@ impl fmt::Display for SecretSource {
         match self {
             SecretSource::File(p) => write!(f, "file {}", p.display()),
             SecretSource::Env(n) => write!(f, "environment variable {n}"),
+            SecretSource::Command(c) => write!(f, "command {}", c.program()),
         }
     }
 }

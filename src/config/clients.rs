@@ -1,5 +1,11 @@
 //! Client profiles as the user writes them: a preset, a preset with overrides, or a profile of
 //! their own, validated into [`ClientProfile`]s.
+//!
+//! A `[clients.NAME]` table starts from the preset it names with `preset = "..."`; a table
+//! named like a preset (`[clients.ios_mail]`) without `preset` changes that preset for this
+//! agent; any other table without `preset` is a profile of its own and must give `imap_tls`,
+//! `imap_auth`, `smtp_tls` and `smtp_auth`. Fields not given keep the base's values; a port
+//! not given follows the TLS mode (993/143, 465/587/25) when the TLS mode is overridden.
 
 use super::is_valid_name;
 use super::profiles::{self, AuthMech, ClientProfile, ProtoProfile, TlsMode, Watch};
@@ -50,7 +56,8 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
                 return None;
             }
         },
-        None => None,
+        // `[clients.ios_mail]` without `preset`: overrides of the preset of that name.
+        None => profiles::preset(name),
     };
     let imap = proto(
         ctx,
@@ -177,4 +184,62 @@ fn proto(
     };
     let port = ctx.port(port).unwrap_or(default_port);
     Some(ProtoProfile { tls, port, auth })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{AuthMech, Config, TlsMode, Watch};
+    use std::time::Duration;
+
+    fn load(clients: &str, listed: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "key\n").unwrap();
+        let main = dir.path().join("m.toml");
+        std::fs::write(
+            &main,
+            format!(
+                "[agent]\nregion = \"t\"\nhmac_key_file = \"k\"\n{clients}\n\
+                 [[probe]]\nname = \"p\"\nclients = [{listed}]\nfrom = \"a@x.test\"\n\
+                 to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
+                 oauth_token_file = \"k\"\n[probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n\
+                 oauth_token_file = \"k\"\n"
+            ),
+        )
+        .unwrap();
+        Config::load(&main).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_table_named_like_a_preset_overrides_that_preset() {
+        let c = load(
+            "[clients.ios_mail]\nsmtp_port = 2587\nwatch = \"poll\"\npoll_interval = \"30s\"\n",
+            "\"ios_mail\"",
+        );
+        let p = &c.probes[0].clients[0];
+        assert_eq!((p.smtp.tls, p.smtp.port), (TlsMode::StartTls, 2587));
+        assert_eq!((p.imap.tls, p.imap.port), (TlsMode::Implicit, 993));
+        assert_eq!(p.watch, Watch::Poll(Duration::from_secs(30)));
+        assert_eq!(p.id[0], ("name".to_string(), "iPhone Mail".to_string()));
+    }
+
+    #[test]
+    fn a_preset_based_profile_keeps_what_it_does_not_override() {
+        let c = load(
+            "[clients.tb_oauth]\npreset = \"thunderbird\"\nimap_auth = \"xoauth2\"\n\
+             imap_tls = \"implicit\"\nid = { name = \"Thunderbird\", version = \"140.0\" }\n",
+            "\"tb_oauth\", \"thunderbird\"",
+        );
+        let (p, base) = (&c.probes[0].clients[0], &c.probes[0].clients[1]);
+        assert_eq!(p.name, "tb_oauth");
+        assert_eq!(
+            (p.imap.tls, p.imap.port),
+            (TlsMode::Implicit, 993),
+            "port follows TLS"
+        );
+        assert_eq!(p.imap.auth, AuthMech::XOAuth2);
+        assert_eq!(p.smtp, base.smtp);
+        assert_eq!(p.watch, Watch::Idle);
+        assert_eq!(p.id[1], ("version".to_string(), "140.0".to_string()));
+        assert_eq!((base.imap.tls, base.imap.port), (TlsMode::StartTls, 143));
+    }
 }

@@ -6,8 +6,10 @@ use super::profiles::{AuthMech, ClientProfile};
 use super::raw;
 use super::validate::{read, Ctx, Defaults};
 use super::{is_valid_name, Endpoint, Probe};
+use crate::secret::{SecretSource, TokenCommand};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use toml::Spanned;
 
 pub(super) fn probe_file(
@@ -146,6 +148,7 @@ pub(super) fn probe(
         s.from.get_ref(),
         needs(false, false),
         needs(false, true),
+        timeout,
     );
     let imap = endpoint(
         ctx,
@@ -153,6 +156,7 @@ pub(super) fn probe(
         s.to.get_ref(),
         needs(true, false),
         needs(true, true),
+        timeout,
     );
     if ctx.errors.len() > errors_before {
         return None;
@@ -181,6 +185,7 @@ fn endpoint(
     default_user: &str,
     password_for: Option<String>,
     token_for: Option<String>,
+    timeout: Duration,
 ) -> Option<Endpoint> {
     let e = sec.get_ref();
     if e.host.get_ref().trim().is_empty() {
@@ -193,12 +198,7 @@ fn endpoint(
         "password",
         password_for.map(|why| (span.clone(), why)),
     );
-    let oauth_token = ctx.secret(
-        &e.oauth_token_file,
-        &e.oauth_token_env,
-        "oauth_token",
-        token_for.map(|why| (span.clone(), why)),
-    );
+    let oauth_token = oauth_token(ctx, e, token_for, span, timeout);
     Some(Endpoint {
         host: e.host.get_ref().clone(),
         implicit_tls_port: ctx.port(&e.implicit_tls_port),
@@ -212,5 +212,100 @@ fn endpoint(
             .unwrap_or_else(|| default_user.to_string()),
         password,
         oauth_token,
+    })
+}
+
+/// Exactly one of `oauth_token_file`, `oauth_token_env` and `oauth_token_command`, required
+/// when `token_for` says which client profiles log in with a token.
+fn oauth_token(
+    ctx: &mut Ctx,
+    e: &raw::EndpointSection,
+    token_for: Option<String>,
+    span: std::ops::Range<usize>,
+    timeout: Duration,
+) -> Option<SecretSource> {
+    let (file, env) = (&e.oauth_token_file, &e.oauth_token_env);
+    match &e.oauth_token_command {
+        Some(cmd) if file.is_some() || env.is_some() => {
+            ctx.err(
+                cmd,
+                "set only one of oauth_token_file, oauth_token_env and oauth_token_command",
+            );
+            None
+        }
+        Some(cmd) => token_command(ctx, cmd, timeout).map(SecretSource::Command),
+        None if file.is_none() && env.is_none() => {
+            if let Some(why) = token_for {
+                let msg = format!(
+                    "oauth_token_file, oauth_token_env or oauth_token_command is required: {why}"
+                );
+                let err = ctx.src.error_at(Some(span), msg);
+                ctx.errors.push(err);
+            }
+            None
+        }
+        None => ctx.secret(file, env, "oauth_token", None),
+    }
+}
+
+/// Checks that the command's program exists and can be run; the command itself first runs
+/// when a cycle needs the token (it may call an OAuth server: `check` stays offline). The
+/// probe's step `timeout` bounds each run.
+fn token_command(
+    ctx: &mut Ctx,
+    cmd: &Spanned<Vec<Spanned<String>>>,
+    timeout: Duration,
+) -> Option<TokenCommand> {
+    let Some(program) = cmd.get_ref().first() else {
+        ctx.err(
+            cmd,
+            "list the program and its arguments, e.g. [\"/usr/local/bin/mail-token\", \"--user\", \"canary\"]",
+        );
+        return None;
+    };
+    let name = program.get_ref();
+    let resolved = if name.contains('/') {
+        let path = ctx.path(program);
+        if !is_executable(&path) {
+            ctx.err(
+                program,
+                format!(
+                    "program {} does not exist or is not executable",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        path.to_string_lossy().into_owned()
+    } else {
+        if name.is_empty() || !in_path(name) {
+            ctx.err(
+                program,
+                format!("program {name:?} is not found in PATH; give its full path"),
+            );
+            return None;
+        }
+        name.clone()
+    };
+    let argv = std::iter::once(resolved)
+        .chain(cmd.get_ref()[1..].iter().map(|a| a.get_ref().clone()))
+        .collect();
+    match TokenCommand::new(argv, timeout) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            ctx.err(cmd, e);
+            None
+        }
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn in_path(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir: PathBuf| is_executable(&dir.join(name)))
     })
 }

@@ -141,7 +141,9 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
     use TlsMode::{Implicit, StartTls};
     let p = match name {
         // Apple Mail on iOS: IMAPS 993 with AUTHENTICATE PLAIN, submission 587 with STARTTLS,
-        // announces itself with ID, and keeps an IDLE open while in the foreground.
+        // announces itself with ID. The preset models the app in the foreground, holding IDLE
+        // on the open mailbox; in the background iOS fetches on a schedule instead (override
+        // `watch = "poll"` to model that). See docs/client-profiles.md.
         "ios_mail" => ClientProfile {
             name: name.into(),
             imap: proto(true, Implicit, Plain),
@@ -155,7 +157,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             watch: Watch::Idle,
         },
         // Outlook desktop: IMAPS 993 with the LOGIN command, SMTP 587 STARTTLS with AUTH LOGIN,
-        // no ID, and it checks folders on a timer rather than holding IDLE.
+        // no ID, and it checks folders on a send/receive timer rather than holding IDLE.
         "outlook" => ClientProfile {
             name: name.into(),
             imap: proto(true, Implicit, Login),
@@ -164,7 +166,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             watch: Watch::Poll(Duration::from_secs(5)),
         },
         // Thunderbird: IMAP 143 upgraded with STARTTLS, AUTHENTICATE PLAIN, SMTP 465 implicit
-        // TLS, sends ID, uses IDLE.
+        // TLS, sends ID, uses IDLE. The only preset on the IMAP STARTTLS path.
         "thunderbird" => ClientProfile {
             name: name.into(),
             imap: proto(true, StartTls, Plain),
@@ -172,11 +174,12 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             id: id(&[("name", "Thunderbird"), ("version", "128.5.0")]),
             watch: Watch::Idle,
         },
-        // The Gmail app on Android with a non-Google IMAP account: IMAPS 993, AUTHENTICATE
-        // PLAIN (XOAUTH2 where the provider offers OAuth), SMTP 465, polls on a schedule.
+        // The Gmail app on Android with a non-Google IMAP account (its IMAP engine descends from
+        // AOSP Email): IMAPS 993 with the LOGIN command (XOAUTH2 only for OAuth providers),
+        // sends ID, SMTP 465 with AUTH PLAIN, polls on its sync schedule.
         "gmail_android" => ClientProfile {
             name: name.into(),
-            imap: proto(true, Implicit, Plain),
+            imap: proto(true, Implicit, Login),
             smtp: proto(false, Implicit, Plain),
             id: id(&[("name", "com.google.android.gm"), ("os", "android")]),
             watch: Watch::Poll(Duration::from_secs(5)),

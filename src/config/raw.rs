@@ -80,6 +80,9 @@ pub struct EndpointSection {
     pub password_env: Option<Spanned<String>>,
     pub oauth_token_file: Option<Spanned<String>>,
     pub oauth_token_env: Option<Spanned<String>>,
+    /// Program and arguments that print an OAuth token (bare, or token-endpoint JSON with
+    /// `access_token` and `expires_in`); run again before the token expires.
+    pub oauth_token_command: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A client profile: a preset's fields, or a user's own, or a user's override of a preset.

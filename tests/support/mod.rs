@@ -9,6 +9,7 @@ pub mod demo;
 pub mod http;
 pub mod ledger;
 pub mod mailbox;
+pub mod netns;
 pub mod oauth;
 pub mod prometheus;
 pub mod stack;
