@@ -178,7 +178,8 @@ configure_postfix() {
     "smtpd_end_of_data_restrictions =" "defer_transports =" \
     "maillog_file = $STATE/postfix.log" "compatibility_level = 3.6" \
     "smtpd_peername_lookup = no" "alias_maps =" "alias_database =" \
-    "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s"
+    "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
+    "service_throttle_time = 1s"
   : > /etc/postfix/mailstack_rcpt; postmap /etc/postfix/mailstack_rcpt
   postconf -M "submission/inet=submission inet n - y - - smtpd"
   postconf -P "submission/inet/syslog_name=postfix/submission" \
@@ -189,6 +190,8 @@ configure_postfix() {
     "submissions/inet/smtpd_tls_wrappermode=yes" "submissions/inet/smtpd_sasl_auth_enable=yes" \
     "submissions/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject"
   postfix check
+  # `up` on a running stack: the running Postfix picks up the configuration now.
+  if pid_alive "$POSTFIX_PID"; then postfix reload >/dev/null 2>&1 || true; fi
 }
 
 wait_port() { # port up|down
@@ -265,8 +268,10 @@ case "${1:-}" in
     # Reconfiguring resets faults: wait until no test holds the stack (tests/support/stack.rs
     # takes the same lock, shared or exclusive).
     exec 9>/tmp/mailcanary-mailstack.lock; flock -x 9
-    make_certs; reset_faults; configure_dovecot; configure_postfix
-    start_dovecot; start_postfix
+    # fd 9 is closed for everything that may start a daemon: a daemon inheriting it would hold
+    # the lock for as long as it runs.
+    make_certs; reset_faults; configure_dovecot 9>&-; configure_postfix 9>&-
+    start_dovecot 9>&-; start_postfix 9>&-
     exec 9>&-
     echo "mailstack up: SMTP 25/587/465, IMAP 143/993 on 127.0.0.1, CA $STATE/tls/ca.crt"
     ;;

@@ -322,9 +322,14 @@ impl Received {
 
     /// True if the payload carries alert `alertname` with `status` ("firing" or "resolved").
     pub fn has_alert(&self, alertname: &str, status: &str) -> bool {
+        self.alert(alertname, status).is_some()
+    }
+
+    /// The first alert `alertname` with `status` in the payload.
+    pub fn alert(&self, alertname: &str, status: &str) -> Option<&Value> {
         self.alerts()
-            .iter()
-            .any(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
     }
 }
 
@@ -366,6 +371,12 @@ impl WebhookReceiver {
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.inbox.0.lock().expect("webhook inbox").clone()
+    }
+
+    /// Everything received at or after `since`.
+    pub fn received_since(&self, since: Instant) -> Vec<Received> {
+        let all = self.received();
+        all.into_iter().filter(|r| r.at >= since).collect()
     }
 
     /// The first POST (already received or arriving within `timeout`) matching `predicate`.

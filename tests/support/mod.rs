@@ -81,7 +81,7 @@ pub fn is_datasource_variable(ds: &Value) -> bool {
 
 /// Variables only inside `=~"$var"` matchers; range selectors are `[$__rate_interval]` or
 /// `[$__range]`; parentheses and quotes balance. Panics naming `what` otherwise. (The PromQL
-/// itself is run against a real Prometheus in tests/prometheus_support.rs.)
+/// itself is run against a real Prometheus with the real agent in tests/e2e_alerts.rs.)
 pub fn check_grafana_expr(what: &str, expr: &str) {
     for var in ["$region", "$probe", "$client"] {
         let matchers = expr.matches(&format!("=~\"{var}\"")).count();

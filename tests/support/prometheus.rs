@@ -98,6 +98,40 @@ impl Prometheus {
         data["result"].clone()
     }
 
+    /// Instant query that reports instead of panicking: `Err` carries Prometheus' error (a
+    /// PromQL parse or execution error) or the HTTP failure.
+    pub fn try_query(&self, promql: &str) -> Result<Value, String> {
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            self.url(),
+            http::urlencode(promql)
+        );
+        let resp = http::get(&url, HTTP_TIMEOUT).map_err(|e| format!("GET {url}: {e}"))?;
+        let json: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| format!("status {}, not JSON ({e}): {}", resp.status, resp.text()))?;
+        if json["status"] == "success" {
+            Ok(json["data"]["result"].clone())
+        } else {
+            Err(format!("{}: {}", json["errorType"], json["error"]))
+        }
+    }
+
+    /// The alerts Prometheus holds now, pending or firing (GET /api/v1/alerts).
+    pub fn alerts(&self) -> Vec<Value> {
+        let alerts = self.api("/api/v1/alerts")["alerts"].clone();
+        alerts.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every rule of every loaded group, with its `health` and `lastError` (GET /api/v1/rules).
+    pub fn rules(&self) -> Vec<Value> {
+        let groups = self.api("/api/v1/rules")["groups"].clone();
+        let groups = groups.as_array().cloned().unwrap_or_default();
+        groups
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
     /// GET an API path (`/api/v1/...`) and return its `data`, panicking unless status is success.
     pub fn api(&self, path_and_query: &str) -> Value {
         let json = get_json(&format!("{}{}", self.url(), path_and_query));
