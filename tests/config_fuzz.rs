@@ -42,10 +42,37 @@ password_env = "MAILCANARY_FUZZ_PW"
 "#;
 
 const FRAGMENTS: &[&str] = &[
-    "=", "[", "]", "[[", "\"", "'", "{", "}", ",", "\n", "#", "\\", "é", "\u{0}", "= 70000",
-    "interval = \"-1s\"", "port = 99999999999999999999", "[agent]\n", "[smtp]\n", "clients = []",
-    "clients = 5", "host = \"\"", "jitter = \"1h\"", "= \"\"\"", "[clients.\"bad name\"]\n",
-    "watch = \"poll\"", "imap_auth = \"none\"", "probes = [\"../*\"]", "x.y.z = 1", "\t", "\r\n",
+    "=",
+    "[",
+    "]",
+    "[[",
+    "\"",
+    "'",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "#",
+    "\\",
+    "é",
+    "\u{0}",
+    "= 70000",
+    "interval = \"-1s\"",
+    "port = 99999999999999999999",
+    "[agent]\n",
+    "[smtp]\n",
+    "clients = []",
+    "clients = 5",
+    "host = \"\"",
+    "jitter = \"1h\"",
+    "= \"\"\"",
+    "[clients.\"bad name\"]\n",
+    "watch = \"poll\"",
+    "imap_auth = \"none\"",
+    "probes = [\"../*\"]",
+    "x.y.z = 1",
+    "\t",
+    "\r\n",
 ];
 
 #[derive(Debug, Clone)]
@@ -114,7 +141,10 @@ fn check(main: &[u8], probe: &[u8]) {
             let text = std::fs::read(&e.file).unwrap_or_default();
             let lines = text.split(|b| *b == b'\n').count();
             assert!(e.file.starts_with(dir.path()), "{e}");
-            assert!(e.line >= 1 && e.line <= lines.max(1), "line out of the file: {e}");
+            assert!(
+                e.line >= 1 && e.line <= lines.max(1),
+                "line out of the file: {e}"
+            );
             assert!(e.column >= 1, "{e}");
             let shown = e.to_string();
             let prefix = format!("{}:{}:{}: ", e.file.display(), e.line, e.column);

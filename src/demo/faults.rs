@@ -83,7 +83,8 @@ pub enum Action {
     /// IMAP: answered as a tagged NO with this text.
     Reply(u16, String),
     /// IMAP: tagged NO with this text (at `Login` with `[AUTHENTICATIONFAILED]`, at `Greeting`
-    /// an untagged BYE and close). SMTP: `550` with this text.
+    /// an untagged BYE and close); a text `"[CODE] text"` sends that response code instead,
+    /// e.g. `No("[UNAVAILABLE] Try later")`. SMTP: `550` with this text.
     No(String),
     /// IMAP: tagged BAD with this text (at `Greeting`: BYE and close). SMTP: `500` with this text.
     Bad(String),

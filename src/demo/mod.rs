@@ -17,7 +17,7 @@
 //! | `(step, Drip(d))` | the reply, one byte per `d` |
 //! | `(step, Garbage)` | non-protocol bytes instead of the reply (IMAP: then silence) |
 //! | `Smtp(step, Reply(code, text))` | that reply; 4xx/5xx reject the step, 421 also closes |
-//! | `Imap(step, No/Bad(text))` | tagged NO/BAD (`Login`: `NO [AUTHENTICATIONFAILED]`; `Greeting`: `* BYE`) |
+//! | `Imap(step, No/Bad(text))` | tagged NO/BAD (`Login`: `NO [AUTHENTICATIONFAILED]`; `Greeting`: `* BYE`); a NO text `"[CODE] text"` carries that response code |
 //! | `Cert(proto, Expired/WrongName)` | TLS handshake presents an expired / wrong-name cert (same CA) |
 //! | `Idle(DropConnection/NeverPush)` | idling session closed instead of pushed / never pushed |
 //! | `Delivery(Delay(d)/Hold/Duplicate/Corrupt)` | late / held until `release_held` / twice / altered body |

@@ -5,6 +5,7 @@
 //! the SMTP library holds it. Every socket gets TCP_NODELAY: without it, small protocol writes
 //! wait for delayed ACKs and the latency exported would measure the kernel, not the server.
 
+use super::recorder::Recorder;
 use super::{Failure, Reason, Stage};
 use crate::tls::TlsContext;
 use std::io;
@@ -17,10 +18,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 /// Maps an I/O error to a failure reason.
+///
+/// `refused`: nothing listens, or the network actively rejects the connection (ICMP
+/// unreachable). `reset`: the server hung up, by RST or by closing (EOF) before a complete
+/// reply; also the fallback for any other transport error. `timeout`: the kernel gave up.
+/// `InvalidData` is what a byte stream that is not the protocol (e.g. not UTF-8) produces.
 pub fn classify_io(e: &io::Error) -> Reason {
     use io::ErrorKind::*;
     match e.kind() {
-        ConnectionRefused => Reason::Refused,
+        ConnectionRefused | HostUnreachable | NetworkUnreachable => Reason::Refused,
         ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
             Reason::Reset
         }
@@ -59,19 +65,53 @@ pub fn needs_dns(host: &str) -> bool {
     host.trim_matches(['[', ']']).parse::<IpAddr>().is_err()
 }
 
-/// Connects to the first address that answers, with TCP_NODELAY set.
+/// Connects to the first address that answers, with TCP_NODELAY set (best effort: a socket
+/// the server has already reset refuses the option, and the reset then shows on first read).
 pub async fn connect(addrs: &[SocketAddr], stage: Stage) -> Result<TcpStream, Failure> {
     let mut last = Failure::new(stage, Reason::Internal, "no address to connect to");
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(s) => {
-                s.set_nodelay(true).map_err(|e| io_failure(stage, &e))?;
+                let _ = s.set_nodelay(true);
                 return Ok(s);
             }
             Err(e) => last = Failure::new(stage, classify_io(&e), format!("{addr}: {e}")),
         }
     }
     Err(last)
+}
+
+/// Connects as step `stage` (`connect` or `imap_connect`), under the step deadline.
+///
+/// A reset reported by `connect()` itself means the TCP handshake completed and the server
+/// reset the connection before we read from it (a SYN that meets a closed port is *refused*,
+/// never reset). Whether the kernel reports that reset to `connect()` or to the first read is a
+/// race, so it is recorded the same way in both cases: `stage` succeeded and `next` (the
+/// greeting, or the TLS handshake for implicit TLS) failed with `reset`.
+pub async fn connect_step(
+    rec: &mut Recorder,
+    addrs: &[SocketAddr],
+    stage: Stage,
+    next: Stage,
+) -> Result<TcpStream, Failure> {
+    let res = rec
+        .step(stage, async {
+            match connect(addrs, stage).await {
+                Ok(s) => Ok(Ok(s)),
+                Err(f) if f.reason == Reason::Reset => Ok(Err(f.detail)),
+                Err(f) => Err(f),
+            }
+        })
+        .await?;
+    match res {
+        Ok(s) => Ok(s),
+        Err(detail) => {
+            let failure = rec.clean(Failure::new(next, Reason::Reset, detail));
+            let now = tokio::time::Instant::now();
+            rec.record(next, now, now, Err(failure.clone()));
+            Err(failure)
+        }
+    }
 }
 
 /// TLS handshake as step `stage`; returns the stream and the leaf certificate's notAfter.

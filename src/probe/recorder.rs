@@ -60,10 +60,29 @@ impl Recorder {
         }
     }
 
+    /// Registers a login's secret and the SASL messages that carry it (PLAIN, XOAUTH2,
+    /// OAUTHBEARER), so a server that echoes what it was sent cannot leak it into a detail.
+    pub fn add_login(&mut self, user: &str, secret: &str) {
+        self.add_secret(secret);
+        if secret.len() >= 3 {
+            for blob in [
+                format!("\0{user}\0{secret}"),
+                format!("{user}\0{user}\0{secret}"),
+                format!("user={user}\x01auth=Bearer {secret}\x01\x01"),
+                format!("n,a={user},\x01auth=Bearer {secret}\x01\x01"),
+            ] {
+                self.secrets.push(blob);
+            }
+        }
+    }
+
     /// Removes every registered secret, plain or base64-encoded, from `text`.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for s in &self.secrets {
+        // Longest first, so a SASL message is removed whole before the secret inside it.
+        let mut secrets: Vec<&String> = self.secrets.iter().collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for s in secrets {
             out = out.replace(s, "[redacted]");
             let b64 = base64::engine::general_purpose::STANDARD.encode(s);
             out = out.replace(&b64, "[redacted]");
@@ -84,6 +103,11 @@ impl Recorder {
     /// Time left before the cycle's hard deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The probe's per-step timeout.
+    pub fn step_timeout(&self) -> Duration {
+        self.step_timeout
     }
 
     /// The time a single step may take now.
@@ -113,13 +137,22 @@ impl Recorder {
         let budget = budget.min(self.remaining());
         let began = Instant::now();
         self.current = Some(stage);
-        let result = match tokio::time::timeout(budget, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::new(
+        let timed_out = || {
+            Failure::new(
                 stage,
                 Reason::Timeout,
                 format!("no answer within {}", fmt_duration(budget)),
-            )),
+            )
+        };
+        // No time left: fail without starting the step (a zero timeout would still let it run
+        // until the timer driver's next tick, and a fast server could win that race).
+        let result = if budget.is_zero() {
+            Err(timed_out())
+        } else {
+            match tokio::time::timeout(budget, fut).await {
+                Ok(r) => r.map_err(|f| self.clean(f)),
+                Err(_) => Err(timed_out()),
+            }
         };
         let note = match &result {
             Ok(_) => Ok(String::new()),
@@ -127,6 +160,13 @@ impl Recorder {
         };
         self.record(stage, began, Instant::now(), note);
         result
+    }
+
+    /// `f` with its detail scrubbed of secrets and bounded in length: what every failure
+    /// leaving a step looks like, so the cycle's reported failure is as clean as its transcript.
+    pub fn clean(&self, mut f: Failure) -> Failure {
+        f.detail = bounded(self.scrub(&f.detail));
+        f
     }
 
     /// Records a step that was timed by the caller.
@@ -138,11 +178,8 @@ impl Recorder {
         result: Result<String, Failure>,
     ) {
         let result = match result {
-            Ok(note) => Ok(self.scrub(&note)),
-            Err(mut f) => {
-                f.detail = self.scrub(&f.detail);
-                Err(f)
-            }
+            Ok(note) => Ok(bounded(self.scrub(&note))),
+            Err(f) => Err(self.clean(f)),
         };
         self.current = None;
         self.steps.push(StepRecord {
@@ -155,7 +192,7 @@ impl Recorder {
 
     /// Attaches a note (e.g. the server's reply) to the last successful step.
     pub fn note(&mut self, text: &str) {
-        let text = self.scrub(text);
+        let text = bounded(self.scrub(text));
         if let Some(StepRecord { result: Ok(n), .. }) = self.steps.last_mut() {
             *n = text;
         }
@@ -165,6 +202,21 @@ impl Recorder {
     pub fn first_failure(&self) -> Option<&Failure> {
         self.steps.iter().find_map(|s| s.result.as_ref().err())
     }
+}
+
+/// Longest detail kept: a server's reply can be arbitrarily long (or a whole message).
+pub const MAX_DETAIL: usize = 400;
+
+/// `text` cut to [`MAX_DETAIL`] bytes (on a character boundary), with an ellipsis if cut.
+pub fn bounded(text: String) -> String {
+    if text.len() <= MAX_DETAIL {
+        return text;
+    }
+    let mut end = MAX_DETAIL;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// A duration for humans: `12.3ms`, `1.52s`.
@@ -197,6 +249,34 @@ mod tests {
         let _ = r.step::<(), _>(Stage::Rcpt, std::future::pending()).await;
         assert_eq!(r.steps[0].duration, Duration::from_secs(3));
         assert_eq!(r.remaining(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_step_starts_after_the_cycle_deadline() {
+        let mut r = Recorder::new(Duration::from_secs(5), Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let res = r.step(Stage::ImapSearch, async { Ok(()) }).await;
+        let f = res.unwrap_err();
+        assert_eq!((f.stage, f.reason), (Stage::ImapSearch, Reason::Timeout));
+    }
+
+    #[test]
+    fn scrub_removes_sasl_messages_carrying_the_secret() {
+        let mut r = Recorder::new(Duration::from_secs(1), Duration::from_secs(1));
+        r.add_login("ann@example.test", "hunter22");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let plain = b64("\0ann@example.test\0hunter22");
+        let xoauth = b64("user=ann@example.test\x01auth=Bearer hunter22\x01\x01");
+        let s = r.scrub(&format!("535 bad {plain} / {xoauth}"));
+        assert_eq!(s, "535 bad [redacted] / [redacted]");
+    }
+
+    #[test]
+    fn details_are_bounded() {
+        let long = "é".repeat(MAX_DETAIL);
+        let b = bounded(long);
+        assert!(b.len() <= MAX_DETAIL + "…".len() && b.ends_with('…'));
+        assert_eq!(bounded("short".into()), "short");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io;
 
 use super::auth::AuthProgress;
 use super::session::{After, State};
-use super::util::{bad, code, no, ok};
+use super::util::{bad, code, no, ok, split_code};
 use super::{Driver, Faulted, Flow};
 use crate::demo::conn::GARBAGE;
 use crate::demo::faults::{Action, IdleFault, ImapStep};
@@ -82,8 +82,12 @@ impl Driver {
                 Faulted::Proceed
             }
             Action::No(t) | Action::Reply(_, t) => {
-                let c = (step == ImapStep::Login).then(|| code("AUTHENTICATIONFAILED"));
-                Faulted::Respond(no(tag, c, &t))
+                // A text starting with `[CODE]` carries that response code; at Login the
+                // default code is AUTHENTICATIONFAILED.
+                let (c, t) = split_code(&t);
+                let c =
+                    c.or_else(|| (step == ImapStep::Login).then(|| code("AUTHENTICATIONFAILED")));
+                Faulted::Respond(no(tag, c, t))
             }
             Action::Bad(t) => Faulted::Respond(bad(tag, &t)),
         })

@@ -72,6 +72,26 @@ pub(crate) fn code(atom: &'static str) -> Code<'static> {
     Code::Other(CodeOther::unvalidated(atom.as_bytes()))
 }
 
+/// A fault text `"[CODE] text"` split into its response code and text, so a fault can carry
+/// e.g. `[UNAVAILABLE]`. Only an atom of A-Z, 0-9 and `-` is taken as a code.
+pub(crate) fn split_code(t: &str) -> (Option<Code<'static>>, &str) {
+    let Some(rest) = t.strip_prefix('[') else {
+        return (None, t);
+    };
+    let Some((atom, text)) = rest.split_once(']') else {
+        return (None, t);
+    };
+    let valid = !atom.is_empty()
+        && atom
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return (None, t);
+    }
+    let code = Code::Other(CodeOther::unvalidated(atom.as_bytes().to_vec()));
+    (Some(code), text.trim_start())
+}
+
 /// Tag of a message that failed to parse, if its first token is a valid tag.
 pub(crate) fn tag_of(raw: &[u8]) -> Option<Tag<'static>> {
     let end = raw

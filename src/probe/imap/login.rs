@@ -62,19 +62,24 @@ pub(super) async fn greeting(client: &mut Client<Conn>) -> Result<(), Failure> {
             status: Status::Ok | Status::PreAuth,
             ..
         } => Ok(()),
+        // The server refuses the session (too many connections, shutting down, maintenance).
         Response::Data {
             status: Status::Bye,
-            ..
+            outcome,
         } => Err(Failure::new(
             st,
             Reason::TempFail,
-            format!("server said BYE: {:?}", resp.parsed()),
+            format!("BYE {}", outcome.information.as_deref().unwrap_or("")),
         )),
-        other => Err(Failure::new(
-            st,
-            Reason::ProtocolError,
-            format!("unexpected greeting {other:?}"),
-        )),
+        other => {
+            let text = format!("{other:?}");
+            let text: String = text.chars().take(120).collect();
+            Err(Failure::new(
+                st,
+                Reason::ProtocolError,
+                format!("not an IMAP greeting: {text}"),
+            ))
+        }
     }
 }
 

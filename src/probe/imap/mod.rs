@@ -6,13 +6,17 @@
 //! server offers it: IDLE is armed *before* the canary is sent, so the push that announces it is
 //! timed from the moment it arrives. Polling runs `UID SEARCH` every interval.
 //!
+//! SEARCH, FETCH, STORE, EXPUNGE, MOVE, NOOP and CAPABILITY go through [`command::tagged`],
+//! which checks each command's tagged completion (async-imap does not for these) and is where
+//! IMAP failures are classified ([`classify`]).
+//!
 //! Cleanup only ever touches UIDs the caller has verified as this agent's canaries: it sets
 //! `\Deleted` on exactly those and removes them with `UID EXPUNGE` (UIDPLUS), or moves them to
 //! the agent's own folder (MOVE). It never sends a bare `EXPUNGE`, which would also remove
 //! messages a user had marked `\Deleted`.
 
 use super::net::{self, Conn};
-use super::recorder::Recorder;
+use super::recorder::{fmt_duration, Recorder};
 use super::{Failure, Reason, Stage};
 use crate::config::profiles::ProtoProfile;
 use crate::config::{AuthMech, Endpoint, TlsMode};
@@ -20,44 +24,17 @@ use crate::secret::Secret;
 use crate::tls::TlsContext;
 use async_imap::extensions::idle::{Handle, IdleResponse};
 use async_imap::{Client, Session};
+use command::tagged;
 use login::{greeting, log_in};
 
+mod command;
 mod login;
-use futures::TryStreamExt;
+pub use command::{classify, status_reason};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The folder canaries are moved to when the server has MOVE but not UIDPLUS.
 pub const TRASH_FOLDER: &str = "mailcanary-trash";
-
-/// Maps an async-imap error at `stage` to a failure.
-pub fn classify(stage: Stage, e: &async_imap::error::Error) -> Failure {
-    use async_imap::error::Error as E;
-    let detail = e.to_string();
-    let temporary = ["UNAVAILABLE", "INUSE", "LIMIT", "SERVERBUG"]
-        .iter()
-        .any(|c| detail.contains(c));
-    let reason = match e {
-        E::Io(io) => {
-            if let Some(r) = crate::tls::find_tls_error(io) {
-                r
-            } else if io.to_string().contains("during parsing") {
-                Reason::ProtocolError
-            } else {
-                net::classify_io(io)
-            }
-        }
-        E::No(_) if temporary => Reason::TempFail,
-        E::No(_) if stage == Stage::ImapLogin => Reason::AuthRejected,
-        E::No(_) => Reason::PermFail,
-        E::Bad(_) if stage == Stage::ImapLogin => Reason::AuthRejected,
-        E::Bad(_) | E::Parse(_) => Reason::ProtocolError,
-        E::ConnectionLost => Reason::Reset,
-        E::Validate(_) => Reason::Internal,
-        _ => Reason::PermFail,
-    };
-    Failure::new(stage, reason, detail)
-}
 
 /// How to log in.
 pub struct ImapLogin<'a> {
@@ -102,9 +79,12 @@ impl ImapSession {
         } else {
             net::resolve(&ep.host, port).await?
         };
-        let tcp = rec
-            .step(Stage::ImapConnect, net::connect(&addrs, Stage::ImapConnect))
-            .await?;
+        let next = match proto.tls {
+            TlsMode::Implicit => Stage::ImapTls,
+            _ => Stage::ImapGreeting,
+        };
+        let tcp = net::connect_step(rec, &addrs, Stage::ImapConnect, next).await?;
+        rec.add_login(login.user, login.secret.expose());
         let endpoint = format!("{}:{port}", ep.host);
         let conn = if proto.tls == TlsMode::Implicit {
             let (s, exp) = rec
@@ -144,13 +124,13 @@ impl ImapSession {
         let mut session = rec.step(Stage::ImapLogin, log_in(client, login)).await?;
         rec.note(&format!("logged in ({})", login.mech.as_str()));
         let caps = rec
-            .step(Stage::ImapLogin, async {
-                session
-                    .capabilities()
-                    .await
-                    .map_err(|e| classify(Stage::ImapLogin, &e))
-            })
-            .await?;
+            .step(
+                Stage::ImapLogin,
+                tagged(&mut session, Stage::ImapLogin, "CAPABILITY"),
+            )
+            .await?
+            .capabilities;
+        let has = |c: &str| caps.iter().any(|x| x == c);
         rec.note("CAPABILITY");
         let mb = rec
             .step(Stage::ImapSelect, async {
@@ -166,9 +146,9 @@ impl ImapSession {
         ));
         Ok(ImapSession {
             state: State::Selected(session),
-            idle: caps.has_str("IDLE"),
-            uidplus: caps.has_str("UIDPLUS"),
-            moves: caps.has_str("MOVE"),
+            idle: has("IDLE"),
+            uidplus: has("UIDPLUS"),
+            moves: has("MOVE"),
         })
     }
 
@@ -193,20 +173,18 @@ impl ImapSession {
         value: &str,
         sync: bool,
     ) -> Result<Vec<u32>, Failure> {
-        let query = format!("HEADER {name} {}", quote(value));
+        let command = format!("UID SEARCH HEADER {name} {}", quote(value));
         let s = self.session(Stage::ImapSearch)?;
-        let mut uids: Vec<u32> = rec
+        let mut uids = rec
             .step(Stage::ImapSearch, async {
-                let c = |e: async_imap::error::Error| classify(Stage::ImapSearch, &e);
                 if sync {
-                    s.noop().await.map_err(c)?;
+                    tagged(s, Stage::ImapSearch, "NOOP").await?;
                 }
-                s.uid_search(&query).await.map_err(c)
+                Ok(tagged(s, Stage::ImapSearch, &command).await?.search)
             })
-            .await?
-            .into_iter()
-            .collect();
+            .await?;
         uids.sort_unstable();
+        uids.dedup();
         rec.note(&format!(
             "{}SEARCH {name}: {} found",
             if sync { "NOOP, " } else { "" },
@@ -224,21 +202,10 @@ impl ImapSession {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let set = uid_set(uids);
+        let command = format!("UID FETCH {} (UID BODY.PEEK[])", uid_set(uids));
         let s = self.session(Stage::ImapFetch)?;
         rec.step(Stage::ImapFetch, async {
-            let stream = s
-                .uid_fetch(&set, "(UID BODY.PEEK[])")
-                .await
-                .map_err(|e| classify(Stage::ImapFetch, &e))?;
-            let fetched: Vec<_> = stream
-                .try_collect()
-                .await
-                .map_err(|e| classify(Stage::ImapFetch, &e))?;
-            Ok(fetched
-                .iter()
-                .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-                .collect())
+            Ok(tagged(s, Stage::ImapFetch, &command).await?.fetched)
         })
         .await
     }
@@ -252,21 +219,17 @@ impl ImapSession {
         let (uidplus, moves) = (self.uidplus, self.moves);
         let s = self.session(Stage::Cleanup)?;
         rec.step(Stage::Cleanup, async {
-            let c = |e: async_imap::error::Error| classify(Stage::Cleanup, &e);
+            let st = Stage::Cleanup;
             if uidplus {
-                let _: Vec<_> = s
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .await
-                    .map_err(c)?
-                    .try_collect()
-                    .await
-                    .map_err(c)?;
-                let _: Vec<_> = s.uid_expunge(&set).await.map_err(c)?.try_collect().await.map_err(c)?;
+                tagged(s, st, &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)")).await?;
+                tagged(s, st, &format!("UID EXPUNGE {set}")).await?;
                 Ok(())
             } else if moves {
+                let folder = quote(TRASH_FOLDER);
                 // The folder may already exist; a failure to create it shows in the MOVE.
-                let _ = s.create(TRASH_FOLDER).await;
-                s.uid_mv(&set, TRASH_FOLDER).await.map_err(c)
+                let _ = tagged(s, st, &format!("CREATE {folder}")).await;
+                tagged(s, st, &format!("UID MOVE {set} {folder}")).await?;
+                Ok(())
             } else {
                 Err(Failure::new(
                     Stage::Cleanup,
@@ -313,23 +276,45 @@ impl ImapSession {
                 "not idling",
             ));
         };
-        let wait = until
-            .saturating_duration_since(Instant::now())
-            .min(rec.remaining());
+        let to_until = until.saturating_duration_since(Instant::now());
+        let wait = to_until.min(rec.remaining());
+        // The cycle's hard deadline comes before the delivery deadline: an empty wait then
+        // proves nothing about delivery, and is the cycle timing out while it watched.
+        let cut_short = wait < to_until;
+        let began = Instant::now();
+        rec.current = Some(Stage::ImapSearch);
         let pushed = {
             let (fut, _stop) = handle.wait_with_timeout(wait.max(Duration::from_millis(1)));
-            // Bounded by `wait` inside async-imap; the outer timeout is a second guard.
-            match tokio::time::timeout(wait + Duration::from_secs(1), fut).await {
-                Ok(Ok(IdleResponse::NewData(_))) => Some(Instant::now()),
-                Ok(Ok(IdleResponse::Timeout)) | Err(_) => None,
-                Ok(Ok(IdleResponse::ManualInterrupt)) => {
-                    return Err(Failure::new(
-                        Stage::ImapSearch,
-                        Reason::Reset,
-                        "server closed the connection during IDLE",
-                    ))
-                }
-                Ok(Err(e)) => return Err(classify(Stage::ImapSearch, &e)),
+            // Bounded by `wait` inside async-imap; the outer timeout is a guard, and firing it
+            // means the same as async-imap's own timeout: nothing was pushed.
+            match tokio::time::timeout(wait + Duration::from_millis(100), fut).await {
+                Ok(Ok(IdleResponse::NewData(_))) => Ok(Some(Instant::now())),
+                Ok(Ok(IdleResponse::Timeout)) | Err(_) => Ok(None),
+                Ok(Ok(IdleResponse::ManualInterrupt)) => Err(Failure::new(
+                    Stage::ImapSearch,
+                    Reason::Reset,
+                    "server closed the connection during IDLE",
+                )),
+                Ok(Err(e)) => Err(classify(Stage::ImapSearch, &e)),
+            }
+        };
+        let pushed = match pushed {
+            Ok(None) if cut_short => Err(Failure::new(
+                Stage::ImapSearch,
+                Reason::Timeout,
+                format!(
+                    "cycle deadline reached {} before the delivery deadline",
+                    fmt_duration(to_until.saturating_sub(wait))
+                ),
+            )),
+            other => other,
+        };
+        let pushed = match pushed {
+            Ok(p) => p,
+            Err(f) => {
+                let f = rec.clean(f);
+                rec.record(Stage::ImapSearch, began, Instant::now(), Err(f.clone()));
+                return Err(f);
             }
         };
         let session = rec

@@ -10,7 +10,7 @@
 //! canary is in the ledger before the server can have accepted it.
 
 use super::net::{self, Conn, SharedConn};
-use super::recorder::Recorder;
+use super::recorder::{fmt_duration, Recorder};
 use super::{Failure, Reason, Stage};
 use crate::config::profiles::ProtoProfile;
 use crate::config::{AuthMech, Endpoint, TlsMode};
@@ -66,9 +66,14 @@ impl SmtpSession {
         } else {
             net::resolve(&ep.host, port).await?
         };
-        let tcp = rec
-            .step(Stage::Connect, net::connect(&addrs, Stage::Connect))
-            .await?;
+        let next = match proto.tls {
+            TlsMode::Implicit => Stage::Tls,
+            _ => Stage::Greeting,
+        };
+        let tcp = net::connect_step(rec, &addrs, Stage::Connect, next).await?;
+        if let Login::Password(user, secret) | Login::Token(user, secret) = login {
+            rec.add_login(user, secret.expose());
+        }
         let conn = match proto.tls {
             TlsMode::Implicit => {
                 let (s, expiry) = rec
@@ -155,20 +160,33 @@ impl SmtpSession {
 }
 
 /// Reads the greeting and sends EHLO, recorded as two steps: the first byte the client writes
-/// (EHLO) marks the end of the greeting.
+/// (EHLO) marks the end of the greeting. lettre does both in one call, so the two deadlines are
+/// kept by hand: the greeting must arrive within one step timeout of the connect, the EHLO
+/// reply within one step timeout of sending EHLO (both capped by the cycle's hard deadline).
 async fn greet(
     rec: &mut Recorder,
     shared: SharedConn,
     client_id: &ClientId,
 ) -> Result<AsyncSmtpConnection, Failure> {
     let began = Instant::now();
-    let budget = rec.budget();
+    let (step, cap) = (rec.step_timeout(), rec.deadline());
+    let phase_end = |start: Instant| (start + step).min(cap);
     rec.current = Some(Stage::Greeting);
-    let res = tokio::time::timeout(
-        budget,
-        AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), client_id),
-    )
-    .await;
+    let fut = AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), client_id);
+    tokio::pin!(fut);
+    let res = loop {
+        let start = shared.first_write().unwrap_or(began);
+        tokio::select! {
+            r = &mut fut => break Some(r),
+            _ = tokio::time::sleep_until(phase_end(start)) => {
+                // The greeting may have arrived and EHLO gone out meanwhile: EHLO's own clock.
+                let now_start = shared.first_write().unwrap_or(began);
+                if now_start == start || phase_end(now_start) <= Instant::now() {
+                    break None;
+                }
+            }
+        }
+    };
     let now = Instant::now();
     let split = shared.first_write();
     let stage = if split.is_some() {
@@ -177,19 +195,24 @@ async fn greet(
         Stage::Greeting
     };
     let failure = match res {
-        Ok(Ok(conn)) => {
+        Some(Ok(conn)) => {
             let split = split.unwrap_or(now);
             rec.record(Stage::Greeting, began, split, Ok(String::new()));
             rec.record(Stage::Ehlo, split, now, Ok(String::new()));
             return Ok(conn);
         }
-        Ok(Err(e)) => classify(stage, &e),
-        Err(_) => Failure::new(
-            stage,
-            Reason::Timeout,
-            format!("no answer within {budget:?}"),
-        ),
+        Some(Err(e)) => classify(stage, &e),
+        None => {
+            let start = split.unwrap_or(began);
+            let allowed = phase_end(start).saturating_duration_since(start);
+            Failure::new(
+                stage,
+                Reason::Timeout,
+                format!("no answer within {}", fmt_duration(allowed)),
+            )
+        }
     };
+    let failure = rec.clean(failure);
     if let Some(split) = split {
         rec.record(Stage::Greeting, began, split, Ok(String::new()));
         rec.record(Stage::Ehlo, split, now, Err(failure.clone()));
@@ -250,33 +273,58 @@ pub(super) async fn command<C: std::fmt::Display>(
     conn.command(cmd).await.map_err(|e| classify(stage, &e))
 }
 
+/// The reason for a negative SMTP reply `code` at `stage`: 4xx `temp_fail`, 5xx `perm_fail`,
+/// except the RFC 4954 authentication failures 530/534/535 at `auth`, which are
+/// `auth_rejected`. Anything else is not a negative reply: `protocol_error`.
+pub fn reply_reason(stage: Stage, code: u16) -> Reason {
+    match (stage, code) {
+        (Stage::Auth, 530 | 534 | 535) => Reason::AuthRejected,
+        (_, 400..=499) => Reason::TempFail,
+        (_, 500..=599) => Reason::PermFail,
+        _ => Reason::ProtocolError,
+    }
+}
+
 /// Classifies a lettre error at `stage`.
 pub fn classify(stage: Stage, e: &lettre::transport::smtp::Error) -> Failure {
-    let detail = error_text(e);
     if let Some(code) = e.status() {
-        let code_num: u16 = code.to_string().parse().unwrap_or(0);
-        let reason = match (stage, code_num) {
-            (Stage::Auth, 530 | 534 | 535) => Reason::AuthRejected,
-            (_, 400..=499) => Reason::TempFail,
-            (_, 500..=599) => Reason::PermFail,
-            _ => Reason::ProtocolError,
-        };
-        return Failure::new(stage, reason, detail);
+        let code = code.to_string();
+        let reason = reply_reason(stage, code.parse().unwrap_or(0));
+        // The reply as the server sent it: `451 4.3.0 text` (lettre keeps the text as source).
+        let text = std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        return Failure::new(
+            stage,
+            reason,
+            format!("{code} {text}").trim_end().to_string(),
+        );
     }
+    let detail = error_text(e);
     if let Some(reason) = crate::tls::find_tls_error(e) {
         return Failure::new(stage, reason, detail);
     }
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Failure::new(stage, net::classify_io(io), detail);
+            let reason = net::classify_io(io);
+            if reason == Reason::ProtocolError {
+                return Failure::new(stage, reason, format!("not an SMTP reply ({io})"));
+            }
+            return Failure::new(stage, reason, detail);
         }
         src = s.source();
     }
-    let reason = if detail.contains("incomplete response") {
-        // The server closed the connection without a complete reply.
-        Reason::Reset
-    } else if e.is_response() {
+    if detail.contains("incomplete response") {
+        // lettre read EOF before a complete reply: the server closed the connection.
+        return Failure::new(
+            stage,
+            Reason::Reset,
+            "connection closed by the server before a complete reply",
+        );
+    }
+    let reason = if e.is_response() || e.is_client() {
+        // An unparseable reply, a code outside 2xx-5xx, or a reply lettre could not use.
         Reason::ProtocolError
     } else {
         Reason::Internal
@@ -314,7 +362,29 @@ pub fn queue_id(reply: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::queue_id;
+    use super::{queue_id, reply_reason};
+    use crate::probe::{Reason, Stage};
+
+    #[test]
+    fn reply_codes_map_to_reasons() {
+        let cases = [
+            (Stage::Greeting, 421, Reason::TempFail),
+            (Stage::Greeting, 554, Reason::PermFail),
+            (Stage::Tls, 454, Reason::TempFail),
+            (Stage::Auth, 535, Reason::AuthRejected),
+            (Stage::Auth, 534, Reason::AuthRejected),
+            (Stage::Auth, 530, Reason::AuthRejected),
+            (Stage::Auth, 454, Reason::TempFail),
+            (Stage::Auth, 504, Reason::PermFail),
+            (Stage::MailFrom, 530, Reason::PermFail),
+            (Stage::Rcpt, 452, Reason::TempFail),
+            (Stage::Data, 552, Reason::PermFail),
+            (Stage::Data, 600, Reason::ProtocolError),
+        ];
+        for (stage, code, want) in cases {
+            assert_eq!(reply_reason(stage, code), want, "{stage} {code}");
+        }
+    }
 
     #[test]
     fn queue_id_from_postfix_reply() {
