@@ -102,6 +102,7 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
             match o {
                 Outcome::Lost => s.lost_total += 1,
                 Outcome::Late => s.late_total += 1,
+                Outcome::Recovered => s.recovered_total += 1,
                 _ => {}
             }
         }

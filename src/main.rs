@@ -55,6 +55,18 @@ enum Command {
             default_value = "ios_mail,outlook,thunderbird,gmail_android"
         )]
         clients: Vec<String>,
+        /// Replay an incident instead of running normally: `libero` (January 2023: storage
+        /// failure, partial restore with iOS still broken, queued mail delivered late).
+        /// The scenario sets the probe's interval, deadline and lost_after itself.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Divide every time of the scenario by this (2: twice as fast).
+        #[arg(long, default_value_t = 1.0, requires = "scenario")]
+        scenario_speed: f64,
+        /// Exit once the scenario is over (print the report command first) instead of
+        /// running until Ctrl-C.
+        #[arg(long, requires = "scenario")]
+        exit_after_scenario: bool,
     },
     /// Incident report from the ledger: outage windows and what happened to the canaries sent
     /// during them (on time, late, lost, recovered).
@@ -131,11 +143,17 @@ fn main() -> ExitCode {
                 dir,
                 interval,
                 clients,
+                scenario,
+                scenario_speed,
+                exit_after_scenario,
             } => mailcanary::demo::command::run(mailcanary::demo::command::DemoOptions {
                 listen,
                 dir,
                 interval,
                 clients,
+                scenario,
+                scenario_speed,
+                exit_after_scenario,
             })
             .await
             .map(|()| true),

@@ -1,6 +1,8 @@
-//! End to end against the real Postfix and Dovecot of scripts/mailstack.sh: `once` delivers a
-//! canary and prints every phase; `run` exports the metric contract for every probe × client,
-//! turns red with the right stage when Dovecot stops and green again when it returns; and the
+//! End to end, the same test code against two backends: the real Postfix and Dovecot of
+//! scripts/mailstack.sh, and the embedded demo server that stands in for them
+//! (`support/backend.rs`). `once` delivers a canary and prints every phase; `run` exports the
+//! metric contract for every probe × client, turns red with the right stage when IMAP goes away
+//! (Dovecot stopped / the demo's IMAP listeners closed) and green again when it returns; and the
 //! agent leaves no canary behind while never touching a user's own messages.
 
 mod support;
@@ -8,12 +10,11 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 use support::agent::{bin, find, AgentProcess};
-use support::mailbox;
-use support::stack::{self, Fault, ProbeSpec};
+use support::backend::{Backend, Spec};
 
 const PRESETS: [&str; 4] = ["ios_mail", "outlook", "thunderbird", "gmail_android"];
 
-/// Phases every preset goes through on the stack (all use TLS and AUTH on both sides).
+/// Phases every preset goes through on either backend (all use TLS and AUTH on both sides).
 const PHASES: [&str; 16] = [
     "connect",
     "tls",
@@ -34,19 +35,25 @@ const PHASES: [&str; 16] = [
 ];
 
 #[test]
-fn once_delivers_a_canary_and_prints_every_phase() {
-    let _g = stack::shared();
-    stack::require_up();
+fn once_delivers_a_canary_and_prints_every_phase_on_the_stack() {
+    once_delivers_a_canary_and_prints_every_phase(Backend::stack_shared());
+}
+
+#[test]
+fn once_delivers_a_canary_and_prints_every_phase_on_the_demo_server() {
+    once_delivers_a_canary_and_prints_every_phase(Backend::demo());
+}
+
+fn once_delivers_a_canary_and_prints_every_phase(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let spec = ProbeSpec {
+    let spec = Spec {
         name: "once",
         user: "alice",
         clients: &["ios_mail", "thunderbird"],
         interval: "30s",
         deadline: "20s",
-        extra: "",
     };
-    let config = stack::write_config(dir.path(), &[spec], "");
+    let config = backend.write_config(dir.path(), &spec);
     let out = Command::new(bin())
         .args(["once", "-c"])
         .arg(&config)
@@ -81,39 +88,48 @@ fn once_delivers_a_canary_and_prints_every_phase() {
         );
         assert!(
             section.contains("queue id"),
-            "the Postfix queue id is reported:\n{section}"
+            "the server's queue id is reported:\n{section}"
         );
     }
     assert!(
-        mailbox::canaries("alice").is_empty(),
-        "once cleaned up its canaries"
+        backend.mailbox("alice").canaries().is_empty(),
+        "{}: once cleaned up its canaries",
+        backend.name()
     );
 }
 
 #[test]
-fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
-    let _g = stack::exclusive();
-    stack::require_up();
+fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail_on_the_stack() {
+    run_exports_metrics_and_follows_an_imap_outage(Backend::stack_exclusive());
+}
+
+#[test]
+fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail_on_the_demo_server() {
+    run_exports_metrics_and_follows_an_imap_outage(Backend::demo());
+}
+
+fn run_exports_metrics_and_follows_an_imap_outage(backend: Backend) {
     let user = "bob";
-    mailbox::empty(user);
+    let mailbox = backend.mailbox(user);
+    mailbox.empty();
     let ordinary = "From: <friend@example.test>\r\nTo: <bob@example.test>\r\nSubject: hand-written\r\n\r\nhello\r\n";
-    mailbox::append(user, ordinary, None);
-    mailbox::append(user, ordinary, Some("(\\Deleted)"));
-    let mine = mailbox::search(user, "SUBJECT hand-written");
+    mailbox.append(ordinary, None);
+    mailbox.append(ordinary, Some("(\\Deleted)"));
+    let mine = mailbox.search("SUBJECT hand-written");
     assert_eq!(mine.len(), 2);
 
     let dir = tempfile::tempdir().unwrap();
-    let spec = ProbeSpec {
+    let spec = Spec {
         name: "stack",
         user,
         clients: &PRESETS,
         interval: "10s",
         deadline: "20s",
-        extra: "",
     };
-    let config = stack::write_config(dir.path(), &[spec], "");
+    let config = backend.write_config(dir.path(), &spec);
     let mut agent = AgentProcess::start(&config);
-    let labels = |c: &'static str| [("probe", "stack"), ("client", c), ("region", "test")];
+    let region = backend.region();
+    let labels = |c: &'static str| [("probe", "stack"), ("client", c), ("region", region)];
 
     agent.wait_for("every profile delivering", Duration::from_secs(90), |a| {
         let s = a.scrape();
@@ -145,12 +161,13 @@ fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
         );
     }
     assert_eq!(
-        find(&s, "mailcanary_build_info", &[("region", "test")]),
+        find(&s, "mailcanary_build_info", &[("region", region)]),
         Some(1.0)
     );
 
-    // Dovecot stops: every profile goes red at imap_connect.
-    let outage = Fault::on("imap-down");
+    // IMAP goes away (Dovecot stops / the listeners close): every profile goes red at
+    // imap_connect.
+    let outage = backend.imap_down();
     agent.wait_for(
         "every profile failing at imap_connect",
         Duration::from_secs(40),
@@ -164,8 +181,8 @@ fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
             })
         },
     );
-    // A cycle caught in IDLE when Dovecot stopped fails at imap_search (reset); nothing fails
-    // outside the IMAP stages.
+    // On the stack, a cycle caught in IDLE when Dovecot stopped fails at imap_search (reset);
+    // nothing fails outside the IMAP stages.
     let s = agent.scrape();
     for c in PRESETS {
         for f in s
@@ -184,7 +201,7 @@ fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
         }
     }
 
-    // Dovecot returns: green again within two intervals.
+    // IMAP returns: green again within two intervals.
     drop(outage);
     let back = agent.wait_for("every profile green again", Duration::from_secs(60), |a| {
         let s = a.scrape();
@@ -192,7 +209,10 @@ fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
             .iter()
             .all(|c| find(&s, "mailcanary_probe_success", &labels(c)) == Some(1.0))
     });
-    println!("success returned {back:?} after Dovecot restarted");
+    println!(
+        "{}: success returned {back:?} after IMAP came back",
+        backend.name()
+    );
     assert!(
         back <= Duration::from_secs(20),
         "took {back:?}, more than two 10 s intervals"
@@ -203,16 +223,14 @@ fn run_exports_metrics_and_follows_an_imap_outage_without_touching_user_mail() {
     assert_eq!(code, Some(0), "clean exit on SIGTERM");
     println!("agent exited {took:?} after SIGTERM");
 
-    // Canaries sent during the outage were delivered when Dovecot returned; all are gone now,
-    // and the user's own messages, including one marked \Deleted, are untouched.
-    let left = mailbox::canaries(user);
+    // Canaries sent during the outage were delivered; they were swept when IMAP returned; all
+    // are gone now, and the user's own messages, including one marked \Deleted, are untouched.
+    let left = mailbox.canaries();
     assert!(
         left.is_empty(),
         "canaries left in the mailbox: {left:?}\n{}",
         agent.log_text()
     );
-    assert_eq!(mailbox::search(user, "SUBJECT hand-written"), mine);
-    assert!(mailbox::flags(user, mine[1])
-        .iter()
-        .any(|f| f.contains("Deleted")));
+    assert_eq!(mailbox.search("SUBJECT hand-written"), mine);
+    assert!(mailbox.flags(mine[1]).iter().any(|f| f.contains("Deleted")));
 }

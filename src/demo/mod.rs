@@ -40,6 +40,7 @@ mod imap;
 mod listener;
 mod message;
 mod sasl;
+pub mod scenario;
 mod smtp;
 pub mod store;
 pub mod tls;

@@ -49,21 +49,36 @@ async fn metrics(State(s): State<WebState>) -> Response {
         .into_response()
 }
 
+/// The status page's data as JSON: `region`, `version`, `now` (unix seconds), `instances`
+/// (one [`crate::status::InstanceStatus`] each: state, last success and delivery time,
+/// `down_since`, `in_flight`, `late_total` / `lost_total` / `recovered_total`, the sparkline
+/// `history`, recent `failures` with stage, reason, words and the server's detail, and
+/// certificate notAfter per endpoint), `sentinels` (`{"state": "not_configured"}` until
+/// sentinels exist) and `notice` (the demo scenario's phase, or null).
 async fn status_json(State(s): State<WebState>) -> impl IntoResponse {
-    Json(serde_json::json!({
-        "region": s.region,
-        "version": env!("CARGO_PKG_VERSION"),
-        "now": crate::ledger::now(),
-        "instances": s.status.snapshot(),
-    }))
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({
+            "region": s.region,
+            "version": env!("CARGO_PKG_VERSION"),
+            "now": crate::ledger::now(),
+            "instances": s.status.snapshot(),
+            "sentinels": { "state": "not_configured" },
+            "notice": crate::status::notice(),
+        })),
+    )
 }
 
-async fn status_page(State(s): State<WebState>) -> Html<String> {
-    Html(page::render(
-        &s.region,
-        &s.status.snapshot(),
-        crate::ledger::now(),
-    ))
+async fn status_page(State(s): State<WebState>) -> impl IntoResponse {
+    let instances = s.status.snapshot();
+    let notice = crate::status::notice();
+    let html = page::render(&page::View {
+        region: &s.region,
+        instances: &instances,
+        now: crate::ledger::now(),
+        notice: notice.as_ref(),
+    });
+    ([(header::CACHE_CONTROL, "no-store")], Html(html))
 }
 
 async fn reload(State(s): State<WebState>) -> Response {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod backend;
 pub mod demo;
 pub mod http;
 pub mod ledger;

@@ -1,0 +1,341 @@
+//! `mailcanary demo --scenario libero`, end to end (issue 9, done-when 2 and 3).
+//!
+//! Runs the binary at twice the speed, and at each phase waits (on `/api/status`) until the page
+//! must show that phase's picture, then has headless Chromium screenshot the status page and
+//! dump its DOM, and asserts on the DOM: the banner's phase, which client profiles are up or down
+//! and why. Screenshots are kept in `target/test-output/scenario_libero/`.
+//!
+//! After the replay, the late and lost canaries of `mailcanary report --json` are compared with
+//! what the scenario's own record (`scenario.json`: the servers' delivery logs and the windows in
+//! which logins failed) says must have happened to each canary the ledger sent.
+
+mod support;
+
+#[path = "scenario_libero/report.rs"]
+mod report;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::agent::bin;
+use support::http;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const SPEED: &str = "2";
+const CLIENTS: [&str; 4] = ["gmail_android", "ios_mail", "outlook", "thunderbird"];
+
+/// The demo process; killed on drop.
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    port: u16,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Demo {
+    /// Waits for a line of the transcript containing `what`; returns it.
+    fn wait_line(&mut self, what: &str, timeout: Duration) -> String {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    println!("demo| {l}");
+                    self.seen.push(l.clone());
+                    if l.contains(what) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {what:?} within {timeout:?}:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn status(&self) -> Option<Value> {
+        let r = http::get(&self.url("/api/status"), Duration::from_secs(5)).ok()?;
+        serde_json::from_slice(&r.body).ok()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Polls `/api/status` until `cond` holds.
+    fn wait_status(&self, what: &str, timeout: Duration, cond: impl Fn(&Value) -> bool) {
+        let start = Instant::now();
+        let mut last = None;
+        while start.elapsed() < timeout {
+            if let Some(s) = self.status() {
+                if cond(&s) {
+                    return;
+                }
+                last = Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("timed out waiting for {what}; last /api/status:\n{last:#?}");
+    }
+}
+
+fn state<'a>(s: &'a Value, client: &str) -> (&'a str, &'a str) {
+    let i = s["instances"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["client"] == client));
+    let state = i.and_then(|i| i["state"].as_str()).unwrap_or("?");
+    let stage = i
+        .and_then(|i| i["failures"][0]["stage"].as_str())
+        .unwrap_or("");
+    (state, stage)
+}
+
+/// The page must show, for each phase, which profiles are down (all others up).
+fn down_in(phase: u32) -> &'static [&'static str] {
+    match phase {
+        2 => &CLIENTS,
+        3 => &["ios_mail"],
+        _ => &[],
+    }
+}
+
+fn chromium(profile: &Path, args: &[String]) -> Vec<u8> {
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(args)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start chromium");
+    let mut out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+        buf
+    });
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("wait chromium") {
+            assert!(st.success(), "chromium {args:?} failed: {st}");
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("chromium {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().expect("chromium output")
+}
+
+/// The matrix cell of `client`: its `data-state` and its text.
+fn cell(dom: &str, client: &str) -> (String, String) {
+    let marker =
+        format!("data-instance=\"libero/{client}\" data-client=\"{client}\" data-state=\"");
+    let rest = dom
+        .split(&marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no matrix cell for {client} in the DOM"));
+    let state = rest.split('"').next().unwrap_or_default().to_string();
+    let text = rest.split("</td>").next().unwrap_or_default().to_string();
+    (state, text)
+}
+
+fn output_dir() -> PathBuf {
+    // target/<profile>/mailcanary → target/test-output/scenario_libero
+    let target = Path::new(bin())
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir");
+    let dir = target.join("test-output/scenario_libero");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("output dir");
+    dir
+}
+
+impl Demo {
+    /// Starts `mailcanary demo --scenario libero` writing its config into `dir`.
+    fn start(dir: &Path) -> Demo {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let log = std::fs::File::create(dir.join("demo.log")).expect("log file");
+        let mut child = Command::new(bin())
+            .args(["demo", "--scenario", "libero", "--scenario-speed", SPEED])
+            .arg("--exit-after-scenario")
+            .arg("--dir")
+            .arg(dir.join("demo"))
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start mailcanary demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Demo {
+            child,
+            lines,
+            seen: Vec::new(),
+            port,
+        }
+    }
+
+    /// Screenshots of the status page (desktop; also phone-sized with `phone`) and its DOM.
+    fn capture(&self, out: &Path, name: &str, phone: bool) -> String {
+        let profile = tempfile::tempdir().expect("chromium profile");
+        let mut sizes = vec![(name.to_string(), "1200,1500")];
+        if phone {
+            sizes.push((format!("{name}-phone"), "390,1400"));
+        }
+        for (file, size) in sizes {
+            let png = out.join(format!("{file}.png"));
+            let shot = format!("--screenshot={}", png.display());
+            chromium(
+                profile.path(),
+                &[shot, format!("--window-size={size}"), self.url("/")],
+            );
+            let len = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+            assert!(
+                len > 10_000,
+                "screenshot {} written ({len} bytes)",
+                png.display()
+            );
+            println!("screenshot: {}", png.display());
+        }
+        let dom = chromium(profile.path(), &["--dump-dom".into(), self.url("/")]);
+        let dom = String::from_utf8(dom).expect("utf-8 DOM");
+        std::fs::write(out.join(format!("{name}.html")), &dom).expect("write DOM");
+        dom
+    }
+
+    fn wait_exit(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait demo") {
+                return st.code();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "demo did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// What the page must show in `phase`: the banner, and each profile up or down (and why).
+fn check_page(phase: u32, dom: &str) {
+    let banner = format!("id=\"notice\" class=\"notice\" data-phase=\"{phase}\"");
+    assert!(dom.contains(&banner), "phase {phase}: the banner shows it");
+    assert!(dom.contains(&format!("libero · phase {phase}/4: ")));
+    for c in CLIENTS {
+        let (st, text) = cell(dom, c);
+        if down_in(phase).contains(&c) {
+            assert_eq!(st, "down", "phase {phase}: {c} shown down:\n{text}");
+            assert!(
+                text.contains("✗ DOWN") && text.contains("down since "),
+                "{text}"
+            );
+            assert!(
+                text.contains("IMAP login failed: temporary failure"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(st, "up", "phase {phase}: {c} shown up:\n{text}");
+            assert!(
+                text.contains("✓ UP") && text.contains("delivered in"),
+                "{text}"
+            );
+        }
+    }
+    if phase >= 2 {
+        assert!(dom.contains("NO [UNAVAILABLE] Mailbox storage temporarily unavailable"));
+    }
+    if phase == 4 {
+        let no_late = dom.contains("data-k=\"late\">0<");
+        assert!(!no_late, "every card shows late canaries");
+    }
+    assert!(dom.contains("<svg class=\"spark\""), "sparklines");
+}
+
+#[test]
+fn libero_replay_shows_every_phase_and_the_report_matches_what_the_servers_did() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium package \
+         (`apt-get install -y chromium`; scripts/test.sh does it)"
+    );
+    let out = output_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut demo = Demo::start(tmp.path());
+    for phase in 1..=4u32 {
+        demo.wait_line(&format!("phase {phase}/4:"), Duration::from_secs(120));
+        let down = down_in(phase);
+        let what = format!("phase {phase}: {down:?} down at imap_login, the others up");
+        demo.wait_status(&what, Duration::from_secs(30), |s| {
+            s["notice"]["phase"] == phase
+                && CLIENTS
+                    .iter()
+                    .all(|c| match (down.contains(c), state(s, c)) {
+                        (true, (st, stage)) => st == "down" && stage == "imap_login",
+                        (false, (st, _)) => st == "up",
+                    })
+        });
+        let dom = demo.capture(&out, &format!("phase-{phase}"), phase == 3);
+        check_page(phase, &dom);
+    }
+
+    // The end: the transcript names the report; the process exits by itself.
+    let hint = demo.wait_line("mailcanary report -c ", Duration::from_secs(120));
+    assert_eq!(demo.wait_exit(), Some(0), "--exit-after-scenario exits 0");
+    let args: Vec<&str> = hint
+        .split_whitespace()
+        .skip_while(|w| *w != "report")
+        .collect();
+    let report = Command::new(bin())
+        .args(&args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report: Value = serde_json::from_slice(&report.stdout).expect("report JSON");
+    let dir = tmp.path().join("demo");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("scenario.json")).unwrap()).unwrap();
+    report::check(&report, &record, &dir.join("ledger.db"));
+}
