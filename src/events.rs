@@ -57,6 +57,12 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
     if let Some(n) = r.in_flight {
         metrics.in_flight.with_label_values(&l).set(n);
     }
+    if let Some(intact) = r.sentinel {
+        metrics
+            .sentinel_intact
+            .with_label_values(&l)
+            .set(i64::from(intact));
+    }
     if r.forged > 0 {
         tracing::warn!(
             probe = l[0],
@@ -97,6 +103,9 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
         s.last_cycle = Some(now);
         if let Some(n) = r.in_flight {
             s.in_flight = n;
+        }
+        if r.sentinel.is_some() {
+            s.sentinel = r.sentinel;
         }
         for (_, o, _) in &r.settled {
             match o {

@@ -18,7 +18,8 @@
 //! - [`web`]: `/metrics`, `/healthz`, `/-/reload`, `/`, `/api/status`.
 //! - [`tls`]: TLS client setup and handshake error classification.
 //! - [`demo`]: the embedded SMTP + IMAP server behind `mailcanary demo` and the fault tests.
-//! - [`agent`]: `mailcanary run`; [`once`]: `mailcanary once` and `check`.
+//! - [`agent`]: `mailcanary run`; [`once`]: `mailcanary once` and `check`; [`plant`]:
+//!   `mailcanary sentinel plant`.
 
 pub mod agent;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod events;
 pub mod ledger;
 pub mod metrics;
 pub mod once;
+pub mod plant;
 pub mod probe;
 pub mod report;
 pub mod scheduler;

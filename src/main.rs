@@ -81,6 +81,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Storage-integrity sentinels.
+    Sentinel {
+        #[command(subcommand)]
+        action: SentinelAction,
+    },
     /// Run one cycle of each probe instance and print a phase-by-phase transcript.
     Once {
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
@@ -91,6 +96,23 @@ enum Command {
         /// Only this client profile.
         #[arg(long)]
         client: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SentinelAction {
+    /// Append the probe's sentinel messages to its sentinel folder and record them in the ledger.
+    Plant {
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        config: PathBuf,
+        #[arg(long)]
+        probe: String,
+        /// Log in as this client profile (default: the probe's first).
+        #[arg(long)]
+        client: Option<String>,
+        /// Plant a new set even if one is recorded (old messages stay in the folder).
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -162,6 +184,17 @@ fn main() -> ExitCode {
                 since,
                 json,
             } => mailcanary::report::command(&config, &since, json).map(|()| true),
+            Command::Sentinel {
+                action:
+                    SentinelAction::Plant {
+                        config,
+                        probe,
+                        client,
+                        replace,
+                    },
+            } => mailcanary::plant::plant(&config, &probe, client.as_deref(), replace)
+                .await
+                .map(|()| true),
             Command::Run { config, listen } => {
                 mailcanary::agent::run(config, listen, mailcanary::agent::termination())
                     .await

@@ -207,6 +207,7 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
                 forged: 0,
                 certs: Vec::new(),
                 in_flight: None,
+                sentinel: None,
             }
         }
     };

@@ -47,6 +47,9 @@ pub struct InstanceStatus {
     pub failures: VecDeque<FailureView>,
     /// Leaf certificate notAfter (unix seconds) per endpoint.
     pub certs: BTreeMap<String, i64>,
+    /// Whether every sentinel was intact at the last check; `None` before any check (or when
+    /// none are planted).
+    pub sentinel: Option<bool>,
 }
 
 /// A failure as the page shows it.

@@ -78,6 +78,10 @@ pub struct Probe {
     pub to: String,
     /// Delete this probe's verified canaries after they are seen.
     pub cleanup: bool,
+    /// Folder of the probe's sentinels (`mailcanary sentinel plant`).
+    pub sentinel_folder: String,
+    /// Sentinels are checked every this many cycles (when planted).
+    pub sentinel_every: u32,
     pub smtp: Endpoint,
     pub imap: Endpoint,
 }

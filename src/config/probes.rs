@@ -118,17 +118,11 @@ pub(super) fn probe(
         .as_ref()
         .map(|m| m.get_ref().clone())
         .unwrap_or_else(|| Defaults::MAILBOX.into());
-    if mailbox.is_empty()
-        || mailbox
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\\')
-    {
-        if let Some(m) = &s.mailbox {
-            ctx.err(
-                m,
-                "must be a mailbox name without quotes, backslashes or control characters",
-            );
-        }
+    if let Some(m) = s.mailbox.as_ref().filter(|m| !valid_mailbox(m.get_ref())) {
+        ctx.err(
+            m,
+            "must be a mailbox name without quotes, backslashes or control characters",
+        );
     }
     // Which profiles need a password or a token on each side, for the error that names them.
     let needs = |imap: bool, oauth: bool| -> Option<String> {
@@ -158,6 +152,34 @@ pub(super) fn probe(
         needs(true, true),
         timeout,
     );
+    let sentinel_folder = match &s.sentinel_folder {
+        Some(f) => {
+            if !valid_mailbox(f.get_ref()) {
+                ctx.err(
+                    f,
+                    "must be a mailbox name without quotes, backslashes or control characters",
+                );
+            }
+            f.get_ref().clone()
+        }
+        None => crate::probe::sentinel::DEFAULT_FOLDER.to_string(),
+    };
+    let sentinel_every = match &s.sentinel_every {
+        Some(n) => match u32::try_from(*n.get_ref()) {
+            Ok(v) if v >= 1 => v,
+            _ => {
+                ctx.err(
+                    n,
+                    format!(
+                        "must be a whole number of cycles, 1 or more, got {}",
+                        n.get_ref()
+                    ),
+                );
+                1
+            }
+        },
+        None => 1,
+    };
     if ctx.errors.len() > errors_before {
         return None;
     }
@@ -174,6 +196,8 @@ pub(super) fn probe(
         from: s.from.get_ref().clone(),
         to: s.to.get_ref().clone(),
         cleanup: s.cleanup.unwrap_or(true),
+        sentinel_folder,
+        sentinel_every,
         smtp: smtp?,
         imap: imap?,
     })
@@ -308,4 +332,12 @@ fn in_path(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths).any(|dir: PathBuf| is_executable(&dir.join(name)))
     })
+}
+
+/// A mailbox name we can quote safely in IMAP commands.
+fn valid_mailbox(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
 }

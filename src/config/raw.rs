@@ -61,6 +61,10 @@ pub struct ProbeSection {
     pub from: Spanned<String>,
     pub to: Spanned<String>,
     pub cleanup: Option<bool>,
+    /// Folder holding this probe's sentinel messages.
+    pub sentinel_folder: Option<Spanned<String>>,
+    /// Check the sentinels every Nth cycle.
+    pub sentinel_every: Option<Spanned<i64>>,
     pub smtp: Spanned<EndpointSection>,
     pub imap: Spanned<EndpointSection>,
 }

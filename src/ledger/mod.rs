@@ -20,18 +20,23 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+mod sentinels;
 mod types;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use types::{NewCanary, Open, Outcome, Owner, Settled};
 
-/// The durable ledger. Cheap to clone; calls are blocking and short (run them off the async
-/// executor with [`Ledger::run`]).
+/// The durable ledger. Cheap to clone; calls are blocking and short. From async code they go
+/// through [`Ledger::run`], which hands them to the ledger's own thread: one thread for every
+/// write, rather than a blocking-pool thread (and a malloc arena) per call.
 #[derive(Clone)]
 pub struct Ledger {
     conn: Arc<Mutex<Connection>>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// Unix seconds now.
 pub fn now() -> f64 {
@@ -106,9 +111,20 @@ impl Ledger {
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db)?;
+        // A small page cache: the agent touches recent rows only, and the cache is the one part
+        // of the ledger that lives in the agent's memory.
+        conn.pragma_update(None, "cache_size", -256).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        conn.execute_batch(sentinels::SCHEMA).map_err(db)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        // The thread ends when the last handle (and so the last sender) is gone.
+        std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || queue.into_iter().for_each(|job| job()))
+            .map_err(|e| format!("ledger thread: {e}"))?;
         Ok(Ledger {
             conn: Arc::new(Mutex::new(conn)),
+            jobs,
         })
     }
 
@@ -120,16 +136,20 @@ impl Ledger {
         f(&guard).map_err(db)
     }
 
-    /// Runs `f` on a blocking thread, so SQLite never stalls the async executor.
+    /// Runs `f` on the ledger's thread, so SQLite never stalls the async executor.
     pub async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Ledger) -> Result<T> + Send + 'static,
     {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this))
-            .await
-            .map_err(|e| format!("ledger task: {e}"))?
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f(&this));
+            }))
+            .map_err(|_| "ledger thread stopped".to_string())?;
+        rx.await.map_err(|_| "ledger thread stopped".to_string())?
     }
 
     /// Records a canary before its DATA is sent.

@@ -40,6 +40,8 @@ pub struct CycleCtx {
 pub struct InstanceMemory {
     /// UIDs already examined, so leftovers (cleanup off) are not fetched again every cycle.
     pub examined: HashSet<u32>,
+    /// Cycles run, for checks done every Nth cycle (sentinels).
+    pub cycles: u64,
 }
 
 /// Everything a cycle observed.
@@ -60,6 +62,8 @@ pub struct CycleReport {
     pub certs: Vec<(String, i64)>,
     /// Canaries of this instance in flight after the cycle, when the ledger could say.
     pub in_flight: Option<i64>,
+    /// Whether every sentinel was intact, when they were checked this cycle.
+    pub sentinel: Option<bool>,
 }
 
 impl CycleReport {
@@ -76,7 +80,7 @@ fn owner(i: &Instance) -> Owner {
     }
 }
 
-fn load_login(
+pub(crate) fn load_login(
     ep: &Endpoint,
     mech: AuthMech,
     stage: Stage,
@@ -113,6 +117,7 @@ pub async fn run(
         forged: 0,
         certs: Vec::new(),
         in_flight: None,
+        sentinel: None,
     };
     let mut failures: Vec<Failure> = Vec::new();
     let owner = owner(inst);
@@ -217,6 +222,9 @@ pub async fn run(
                 Err(f) => failures.push(f),
             }
         }
+        let checked = super::sentinel::check(ctx, &mut s, rec, inst, mem).await;
+        report.sentinel = checked.intact;
+        failures.extend(checked.failure);
         s.close(rec.budget());
     }
 

@@ -8,6 +8,7 @@
 //! - [`smtp`]: sending a canary with per-phase timings;
 //! - [`imap`]: the watcher session (login, select, IDLE or poll, fetch, cleanup);
 //! - [`canary`]: building and verifying signed canary messages;
+//! - [`sentinel`]: the stored messages checked for presence, bytes and flags;
 //! - [`recorder`]: runs each step under its deadline and keeps the transcript;
 //! - [`cycle`]: puts them together; `settle` records what was found in the ledger.
 
@@ -16,6 +17,7 @@ pub mod cycle;
 pub mod imap;
 pub mod net;
 pub mod recorder;
+pub mod sentinel;
 mod settle;
 pub mod smtp;
 
@@ -68,7 +70,7 @@ label_enum! {
         ImapGreeting => "imap_greeting", "waiting for the IMAP greeting";
         ImapLogin => "imap_login", "IMAP login";
         ImapSelect => "imap_select", "opening the mailbox (IMAP SELECT)";
-        ImapSearch => "imap_search", "searching the mailbox";
+        ImapSearch => "imap_search", "watching the mailbox for the canary (IDLE / SEARCH)";
         ImapFetch => "imap_fetch", "fetching the message";
         Verify => "verify", "verifying the message content";
         Cleanup => "cleanup", "removing delivered canaries";

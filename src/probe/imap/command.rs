@@ -43,6 +43,8 @@ pub(super) struct Untagged {
     pub search: Vec<u32>,
     /// (UID, body) from `* n FETCH (UID u BODY[] {...})`.
     pub fetched: Vec<(u32, Vec<u8>)>,
+    /// (UID, flags) from `* n FETCH (UID u FLAGS (...))`.
+    pub flags: Vec<(u32, Vec<String>)>,
     /// Upper-cased capabilities from `* CAPABILITY`.
     pub capabilities: Vec<String>,
 }
@@ -112,6 +114,13 @@ pub(super) async fn tagged(
                     AttributeValue::BodySection { data: Some(d), .. } => Some(d.to_vec()),
                     _ => None,
                 });
+                let flags = attrs.iter().find_map(|a| match a {
+                    AttributeValue::Flags(f) => Some(f.iter().map(|x| x.to_string()).collect()),
+                    _ => None,
+                });
+                if let (Some(uid), Some(flags)) = (uid, flags) {
+                    out.flags.push((uid, flags));
+                }
                 if let (Some(uid), Some(body)) = (uid, body) {
                     out.fetched.push((uid, body));
                 }

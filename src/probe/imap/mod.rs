@@ -28,6 +28,7 @@ use command::tagged;
 use login::{greeting, log_in};
 
 mod command;
+pub mod folders;
 mod login;
 pub use command::{classify, status_reason};
 use std::time::Duration;
@@ -152,7 +153,7 @@ impl ImapSession {
         })
     }
 
-    fn session(&mut self, stage: Stage) -> Result<&mut Session<Conn>, Failure> {
+    pub(super) fn session(&mut self, stage: Stage) -> Result<&mut Session<Conn>, Failure> {
         match &mut self.state {
             State::Selected(s) => Ok(s),
             _ => Err(Failure::new(
@@ -359,7 +360,7 @@ impl ImapSession {
 }
 
 /// `1,5,7` — a UID set for commands.
-fn uid_set(uids: &[u32]) -> String {
+pub(super) fn uid_set(uids: &[u32]) -> String {
     uids.iter()
         .map(u32::to_string)
         .collect::<Vec<_>>()

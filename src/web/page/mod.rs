@@ -62,7 +62,7 @@ pub fn render(v: &View) -> String {
     matrix(&mut o, v);
     detail::failures(&mut o, v.instances, v.now);
     detail::cards(&mut o, v.instances, v.now);
-    detail::sentinels(&mut o);
+    detail::sentinels(&mut o, v.instances);
     detail::certificates(&mut o, v.instances, v.now);
     let script = assets::SCRIPT.replace("REFRESH_SECONDS", &assets::REFRESH_SECONDS.to_string());
     let _ = write!(

@@ -1,0 +1,122 @@
+//! `mailcanary sentinel plant`: appends the probe's sentinel messages to its sentinel folder and
+//! records their digests and flags in the ledger, so that later cycles can check them.
+
+use crate::agent;
+use crate::ledger::Ledger;
+use crate::probe::cycle::load_login;
+use crate::probe::imap::{ImapLogin, ImapSession};
+use crate::probe::recorder::Recorder;
+use crate::probe::sentinel::{self, Planted};
+use crate::probe::Stage;
+use std::path::Path;
+use std::time::Duration;
+
+/// Plants the sentinels of `probe` (logging in as client profile `client`, or its first one).
+pub async fn plant(
+    path: &Path,
+    probe: &str,
+    client: Option<&str>,
+    replace: bool,
+) -> Result<(), String> {
+    let config = agent::load(path)?;
+    let inst = config
+        .instances()
+        .into_iter()
+        .find(|i| i.probe.name == probe && client.is_none_or(|c| i.client.name == c))
+        .ok_or_else(|| {
+            format!(
+                "no probe {probe:?}{} in the config",
+                client
+                    .map(|c| format!(" with client {c:?}"))
+                    .unwrap_or_default()
+            )
+        })?;
+    let ledger = Ledger::open(&config.agent.ledger_path)?;
+    let (folder_before, before) = ledger.sentinels(probe)?;
+    if !before.is_empty() && !replace {
+        return Err(format!(
+            "{} sentinels of probe {probe} are already planted in {folder_before:?}; \
+             use --replace to plant a new set (the old messages are not deleted)",
+            before.len()
+        ));
+    }
+    let ctx = agent::cycle_ctx(&config, ledger.clone())?;
+    let p = &inst.probe;
+    let mut rec = Recorder::new(p.timeout, Duration::from_secs(300));
+    let (user, secret) = load_login(&p.imap, inst.client.imap.auth, Stage::ImapLogin)
+        .map_err(|f| f.to_string())?
+        .ok_or("the client profile has no IMAP login")?;
+    rec.add_secret(secret.expose());
+    let login = ImapLogin {
+        mech: inst.client.imap.auth,
+        user: &user,
+        secret: &secret,
+        id: &inst.client.id,
+    };
+    let fail = |f: crate::probe::Failure| f.to_string();
+    let mut s = ImapSession::open(
+        &mut rec,
+        &ctx.tls,
+        &p.imap,
+        &inst.client.imap,
+        &login,
+        &p.mailbox,
+    )
+    .await
+    .map_err(fail)?;
+    let folder = &p.sentinel_folder;
+    s.create_folder(&mut rec, folder).await.map_err(fail)?;
+    let set = sentinel::set(&ctx.key, probe, &p.to);
+    for (name, bytes, flags) in &set {
+        s.append(&mut rec, folder, bytes, flags)
+            .await
+            .map_err(|f| format!("appending sentinel {name}: {f}"))?;
+    }
+    // Read back what the server stored: that is what later checks compare with.
+    s.examine(&mut rec, folder).await.map_err(fail)?;
+    let found = s
+        .fetch_matching(&mut rec, sentinel::HEADER, &format!("{probe}/"))
+        .await
+        .map_err(fail)?;
+    let mut planted = Vec::new();
+    for (name, bytes, flags) in &set {
+        let sent = sentinel::sha256_hex(bytes);
+        let stored = found
+            .iter()
+            .filter(|(_, b, _)| {
+                crate::probe::canary::header(b, sentinel::HEADER).as_deref() == Some(name)
+            })
+            .max_by_key(|(uid, b, _)| (sentinel::sha256_hex(b) == sent, *uid))
+            .ok_or_else(|| {
+                format!("sentinel {name} was appended but cannot be found in {folder}")
+            })?;
+        if sentinel::sha256_hex(&stored.1) != sent {
+            println!("note: the server stored sentinel {name} with different bytes than sent; recording what it stored");
+        }
+        let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        flags.sort();
+        planted.push(Planted {
+            name: name.clone(),
+            sha256: sentinel::sha256_hex(&stored.1),
+            size: stored.1.len(),
+            flags,
+        });
+    }
+    s.close(Duration::from_secs(5));
+    ledger.record_sentinels(probe, folder, &planted)?;
+    println!(
+        "planted {} sentinels for probe {probe} in folder {folder:?} of {}:",
+        planted.len(),
+        p.imap.username
+    );
+    for pl in &planted {
+        println!(
+            "  {}  {} bytes  flags ({})  sha256 {}",
+            pl.name,
+            pl.size,
+            pl.flags.join(" "),
+            &pl.sha256[..16]
+        );
+    }
+    Ok(())
+}
