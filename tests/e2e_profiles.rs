@@ -385,12 +385,8 @@ fn oauth_tokens_log_in_and_rejected_tokens_fail_at_imap_login() {
     }
 }
 
-/// The SMTP side of rejected tokens, and SMTP OAUTHBEARER. Both fail today for reasons in
-/// src/probe/smtp/auth.rs, described in docs/client-profiles.md ("OAuth on the real stack").
+/// The SMTP side of rejected tokens, and SMTP OAUTHBEARER.
 #[test]
-#[ignore = "src/probe/smtp/auth.rs: OAUTHBEARER never seen as offered (lettre's ServerInfo \
-            drops unknown mechanisms); a rejected XOAUTH2 token ends as protocol_error (lettre \
-            refuses the 334 error challenge)"]
 fn smtp_oauthbearer_logs_in_and_rejected_tokens_fail_at_auth() {
     oauth::require_oauth_stack();
     let idp = Introspection::start();

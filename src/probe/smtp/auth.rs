@@ -33,21 +33,13 @@ pub(super) async fn authenticate(
         AuthMech::XOAuth2 => Some(Mechanism::Xoauth2),
         AuthMech::OAuthBearer | AuthMech::None => None,
     };
-    let offered = match lettre_mech {
-        Some(m) => info.supports_auth_mechanism(m),
-        None => info
-            .to_string()
-            .to_ascii_uppercase()
-            .contains("OAUTHBEARER"),
-    };
-    if !offered {
+    // lettre's parsed EHLO keeps only the mechanisms it knows, so OAUTHBEARER is simply tried:
+    // a server without it answers 504, a permanent failure at this stage.
+    if let Some(m) = lettre_mech.filter(|m| !info.supports_auth_mechanism(*m)) {
         return Err(Failure::new(
             Stage::Auth,
             Reason::PermFail,
-            format!(
-                "server does not offer AUTH {}",
-                mech.as_str().to_uppercase()
-            ),
+            format!("server does not offer AUTH {m}"),
         ));
     }
     let mut response = match lettre_mech {
@@ -59,9 +51,15 @@ pub(super) async fn authenticate(
                 if !r.has_code(334) {
                     break;
                 }
-                let next = Auth::new_from_response(m, creds.clone(), &r)
-                    .map_err(|e| classify(Stage::Auth, &e))?;
-                r = command(conn, Stage::Auth, next).await?;
+                r = if m == Mechanism::Xoauth2 {
+                    // XOAUTH2's only challenge is an error report (base64 JSON); the client
+                    // answers with an empty line and the server then sends its 5xx.
+                    command(conn, Stage::Auth, "\r\n").await?
+                } else {
+                    let next = Auth::new_from_response(m, creds.clone(), &r)
+                        .map_err(|e| classify(Stage::Auth, &e))?;
+                    command(conn, Stage::Auth, next).await?
+                };
             }
             r
         }
