@@ -222,6 +222,17 @@ set_rcpt_map() { # "code text" or empty
   : > /etc/postfix/mailstack_rcpt
   if [ -n "$1" ]; then for u in $USERS; do echo "$u@$DOMAIN $1" >> /etc/postfix/mailstack_rcpt; done; fi
   postmap /etc/postfix/mailstack_rcpt
+  # An idle smtpd keeps the old table for one more session: make every process reopen it now.
+  postfix reload >/dev/null 2>&1
+}
+
+wait_auth() { # ok|fail: until Dovecot (which re-reads its passwd-file lazily) agrees
+  for _ in $(seq 50); do
+    if doveadm auth test "canary@$DOMAIN" canary-secret >/dev/null 2>&1; then [ "$1" = ok ] && return 0
+    else [ "$1" = fail ] && return 0; fi
+    sleep 0.1
+  done
+  log "Dovecot did not start to $1 the canary login"; return 1
 }
 
 FAULTS="imap-down smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery"
@@ -247,8 +258,8 @@ fault() {
     smtp-permfail:on)  set_rcpt_map "550 5.1.1 mailstack fault: no such user" ;;
     smtp-permfail:off) set_rcpt_map "" ;;
     # IMAP (and SMTP AUTH) logins fail for the canary user: the account is unavailable
-    imap-auth:on)   sed -i "s/^canary@$DOMAIN:{PLAIN}canary-secret/canary@$DOMAIN:{PLAIN}locked-out/" "$STATE/users" ;;
-    imap-auth:off)  sed -i "s/^canary@$DOMAIN:{PLAIN}locked-out/canary@$DOMAIN:{PLAIN}canary-secret/" "$STATE/users" ;;
+    imap-auth:on)   sed -i "s/^canary@$DOMAIN:{PLAIN}canary-secret/canary@$DOMAIN:{PLAIN}locked-out/" "$STATE/users"; wait_auth fail ;;
+    imap-auth:off)  sed -i "s/^canary@$DOMAIN:{PLAIN}locked-out/canary@$DOMAIN:{PLAIN}canary-secret/" "$STATE/users"; wait_auth ok ;;
     # one client type broken: IMAP STARTTLS listener on 143 gone, IMAPS 993 still up
     imap-143-down:on)  sed -i 's/port = 143$/port = 0/' /etc/dovecot/local.conf; doveadm reload; wait_port 143 down ;;
     imap-143-down:off) sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; doveadm reload; wait_port 143 up ;;
