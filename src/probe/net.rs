@@ -7,6 +7,8 @@
 
 use super::recorder::Recorder;
 use super::{Failure, Reason, Stage};
+use crate::config::profiles::ProtoProfile;
+use crate::config::{Endpoint, TlsMode};
 use crate::tls::TlsContext;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -111,6 +113,56 @@ pub async fn connect_step(
             rec.record(next, now, now, Err(failure.clone()));
             Err(failure)
         }
+    }
+}
+
+/// The stages of one protocol's connection set-up.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenStages {
+    pub connect: Stage,
+    pub tls: Stage,
+    pub greeting: Stage,
+}
+
+/// Resolves (a timed `dns` step for a name), connects, and for implicit TLS does the
+/// handshake, recording the certificate's expiry. Returns the connection and its port.
+pub async fn open(
+    rec: &mut Recorder,
+    tls: &TlsContext,
+    ep: &Endpoint,
+    proto: &ProtoProfile,
+    stages: OpenStages,
+) -> Result<(Conn, u16), Failure> {
+    let port = ep.port(proto.tls, proto.port);
+    let addrs = if needs_dns(&ep.host) {
+        rec.step(Stage::Dns, resolve(&ep.host, port)).await?
+    } else {
+        resolve(&ep.host, port).await?
+    };
+    let implicit = proto.tls == TlsMode::Implicit;
+    let next = if implicit {
+        stages.tls
+    } else {
+        stages.greeting
+    };
+    let tcp = connect_step(rec, &addrs, stages.connect, next).await?;
+    if !implicit {
+        return Ok((Conn::Plain(tcp), port));
+    }
+    let (s, expiry) = rec
+        .step(
+            stages.tls,
+            handshake(tls, tcp, ep.server_name(), stages.tls),
+        )
+        .await?;
+    record_cert(rec, ep, port, expiry);
+    Ok((Conn::Tls(Box::new(s)), port))
+}
+
+/// Notes the leaf certificate's notAfter for the `endpoint` label (`host:port`).
+pub fn record_cert(rec: &mut Recorder, ep: &Endpoint, port: u16, not_after: Option<i64>) {
+    if let Some(t) = not_after {
+        rec.certs.push((format!("{}:{port}", ep.host), t));
     }
 }
 

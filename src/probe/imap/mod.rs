@@ -74,31 +74,13 @@ impl ImapSession {
         login: &ImapLogin<'_>,
         mailbox: &str,
     ) -> Result<ImapSession, Failure> {
-        let port = ep.port(proto.tls, proto.port);
-        let addrs = if net::needs_dns(&ep.host) {
-            rec.step(Stage::Dns, net::resolve(&ep.host, port)).await?
-        } else {
-            net::resolve(&ep.host, port).await?
-        };
-        let next = match proto.tls {
-            TlsMode::Implicit => Stage::ImapTls,
-            _ => Stage::ImapGreeting,
-        };
-        let tcp = net::connect_step(rec, &addrs, Stage::ImapConnect, next).await?;
         rec.add_login(login.user, login.secret.expose());
-        let endpoint = format!("{}:{port}", ep.host);
-        let conn = if proto.tls == TlsMode::Implicit {
-            let (s, exp) = rec
-                .step(
-                    Stage::ImapTls,
-                    net::handshake(tls, tcp, ep.server_name(), Stage::ImapTls),
-                )
-                .await?;
-            rec.certs.extend(exp.map(|e| (endpoint.clone(), e)));
-            Conn::Tls(Box::new(s))
-        } else {
-            Conn::Plain(tcp)
+        let stages = net::OpenStages {
+            connect: Stage::ImapConnect,
+            tls: Stage::ImapTls,
+            greeting: Stage::ImapGreeting,
         };
+        let (conn, port) = net::open(rec, tls, ep, proto, stages).await?;
         let mut client = Client::new(conn);
         rec.step(Stage::ImapGreeting, greeting(&mut client)).await?;
         if proto.tls == TlsMode::StartTls {
@@ -119,7 +101,7 @@ impl ImapSession {
                     Ok((Client::new(Conn::Tls(Box::new(s))), exp))
                 })
                 .await?;
-            rec.certs.extend(exp.map(|e| (endpoint.clone(), e)));
+            net::record_cert(rec, ep, port, exp);
             client = c;
         }
         let mut session = rec.step(Stage::ImapLogin, log_in(client, login)).await?;

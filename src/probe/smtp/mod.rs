@@ -9,7 +9,7 @@
 //! records the canary in the ledger, then [`SmtpSession::data`] transmits it. That order means a
 //! canary is in the ledger before the server can have accepted it.
 
-use super::net::{self, Conn, SharedConn};
+use super::net::{self, SharedConn};
 use super::recorder::{fmt_duration, Recorder};
 use super::{Failure, Reason, Stage};
 use crate::config::profiles::ProtoProfile;
@@ -60,35 +60,15 @@ impl SmtpSession {
         from: &str,
         to: &str,
     ) -> Result<SmtpSession, Failure> {
-        let port = ep.port(proto.tls, proto.port);
-        let addrs = if net::needs_dns(&ep.host) {
-            rec.step(Stage::Dns, net::resolve(&ep.host, port)).await?
-        } else {
-            net::resolve(&ep.host, port).await?
-        };
-        let next = match proto.tls {
-            TlsMode::Implicit => Stage::Tls,
-            _ => Stage::Greeting,
-        };
-        let tcp = net::connect_step(rec, &addrs, Stage::Connect, next).await?;
         if let Login::Password(user, secret) | Login::Token(user, secret) = login {
             rec.add_login(user, secret.expose());
         }
-        let conn = match proto.tls {
-            TlsMode::Implicit => {
-                let (s, expiry) = rec
-                    .step(
-                        Stage::Tls,
-                        net::handshake(tls, tcp, ep.server_name(), Stage::Tls),
-                    )
-                    .await?;
-                if let Some(e) = expiry {
-                    rec.certs.push((format!("{}:{port}", ep.host), e));
-                }
-                Conn::Tls(Box::new(s))
-            }
-            _ => Conn::Plain(tcp),
+        let stages = net::OpenStages {
+            connect: Stage::Connect,
+            tls: Stage::Tls,
+            greeting: Stage::Greeting,
         };
+        let (conn, port) = net::open(rec, tls, ep, proto, stages).await?;
         let shared = SharedConn::new(conn);
         let client_id = ClientId::default();
         let mut conn = greet(rec, shared.clone(), &client_id).await?;
@@ -252,9 +232,7 @@ async fn starttls(
             Ok(expiry)
         })
         .await?;
-    if let Some(e) = expiry {
-        rec.certs.push((format!("{}:{port}", ep.host), e));
-    }
+    net::record_cert(rec, ep, port, expiry);
     let resp = rec
         .step(
             Stage::Ehlo,
