@@ -16,7 +16,8 @@
 //! - [`events`]: the one place a cycle's result becomes metrics, logs and status.
 //! - [`status`]: the current view of every instance, for the status page.
 //! - [`web`]: `/metrics`, `/healthz`, `/-/reload`, `/`, `/api/status`.
-//! - [`tls`]: TLS client setup and handshake error classification.
+//! - [`tls`]: TLS client setup and handshake error classification; [`stream`]: plain-or-TLS
+//!   connections for both the probe and the embedded server.
 //! - [`demo`]: the embedded SMTP + IMAP server behind `mailcanary demo` and the fault tests.
 //! - [`agent`]: `mailcanary run`; [`once`]: `mailcanary once` and `check`; [`plant`]:
 //!   `mailcanary sentinel plant`.
@@ -34,5 +35,6 @@ pub mod report;
 pub mod scheduler;
 pub mod secret;
 pub mod status;
+pub mod stream;
 pub mod tls;
 pub mod web;

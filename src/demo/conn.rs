@@ -4,12 +4,10 @@
 //! SO_LINGER 0, FIN close, stall).
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -20,68 +18,7 @@ pub(crate) const GARBAGE: &[u8] =
     b"\x00\xff\xfe\x16\x03GARBAGE\x7f\x80 not a mail protocol reply \x01\x02\r\n";
 
 /// A plain TCP stream or a server-side TLS stream over one.
-pub(crate) enum IoStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Placeholder while a STARTTLS handshake owns the socket, or after it failed.
-    Gone,
-}
-
-impl IoStream {
-    fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            IoStream::Plain(s) => Some(s),
-            IoStream::Tls(s) => Some(s.get_ref().0),
-            IoStream::Gone => None,
-        }
-    }
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "connection gone")
-}
-
-impl AsyncRead for IoStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            IoStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            IoStream::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-}
-
-impl AsyncWrite for IoStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            IoStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            IoStream::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            IoStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            IoStream::Gone => Poll::Ready(Ok(())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            IoStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            IoStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            IoStream::Gone => Poll::Ready(Ok(())),
-        }
-    }
-}
+pub(crate) type IoStream = crate::stream::MaybeTls<TlsStream<TcpStream>>;
 
 fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))

@@ -178,71 +178,8 @@ pub async fn handshake(
         .map_err(|(reason, detail)| Failure::new(stage, reason, detail))
 }
 
-/// A connection, plain or TLS.
-#[derive(Debug)]
-pub enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Transiently empty while being upgraded; any I/O on it fails.
-    Upgrading,
-}
-
-impl Conn {
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match self {
-            Conn::Plain(s) => s.peer_addr(),
-            Conn::Tls(s) => s.get_ref().0.peer_addr(),
-            Conn::Upgrading => Err(io::Error::from(io::ErrorKind::NotConnected)),
-        }
-    }
-}
-
-fn upgrading() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "connection is being upgraded to TLS",
-    )
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Conn::Upgrading => Poll::Ready(Err(upgrading())),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, b),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, b),
-            Conn::Upgrading => Poll::Ready(Err(upgrading())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Conn::Upgrading => Poll::Ready(Err(upgrading())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Conn::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-}
+/// A client connection, plain or TLS.
+pub type Conn = crate::stream::MaybeTls<TlsStream<TcpStream>>;
 
 /// A [`Conn`] shared between the SMTP library, which reads and writes it, and the probe, which
 /// swaps a plain connection for a TLS one after STARTTLS. Also notes when the first byte was
@@ -269,7 +206,7 @@ impl SharedConn {
     /// Takes the plain TCP stream out for a TLS handshake; `None` if it is not plain.
     pub fn take_plain(&self) -> Option<TcpStream> {
         let mut guard = self.inner.lock().ok()?;
-        match std::mem::replace(&mut *guard, Conn::Upgrading) {
+        match std::mem::replace(&mut *guard, Conn::Gone) {
             Conn::Plain(s) => Some(s),
             other => {
                 *guard = other;
