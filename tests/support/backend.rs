@@ -10,22 +10,16 @@
 //! | mailbox | the named test user over IMAPS 993 | the demo user over the server's IMAPS port |
 //!
 //! Mailbox inspection and seeding go over IMAPS on both, independently of the agent.
-//! Included with `#[path]` by the tests that use it.
+//! Declared in tests/support/mod.rs like the other helpers.
 #![allow(dead_code)]
 
 use super::demo::{probe, DemoBackend};
-use super::stack::{self, ProbeSpec, StackLock, CA, DOMAIN, STATE};
-use async_imap::Session;
-use futures::TryStreamExt;
+pub use super::mailbox::Mailbox;
+use super::stack::{self, ProbeSpec, StackLock};
 use mailcanary::demo::command::{PASSWORD, USER};
 use mailcanary::demo::{Action, Fault, ImapStep};
-use mailcanary::probe::net::Conn;
-use mailcanary::tls::TlsContext;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const T: Duration = Duration::from_secs(10);
 
 /// A running mail service for one test.
 pub enum Backend {
@@ -124,15 +118,7 @@ impl Backend {
     /// The mailbox of `user` (a stack user; the demo has one mailbox).
     pub fn mailbox(&self, user: &str) -> Mailbox {
         match self {
-            Backend::Stack(_) => Mailbox {
-                addr: "127.0.0.1:993".parse().expect("address"),
-                ca: PathBuf::from(CA),
-                user: format!("{user}@{DOMAIN}"),
-                password: std::fs::read_to_string(format!("{STATE}/secrets/{user}.password"))
-                    .expect("password file")
-                    .trim()
-                    .to_string(),
-            },
+            Backend::Stack(_) => Mailbox::stack(user),
             Backend::Demo(be, dir) => Mailbox {
                 addr: be.server().addrs().imaps,
                 ca: dir.path().join("ca.pem"),
@@ -158,140 +144,5 @@ impl Drop for ImapOutage<'_> {
         if let ImapOutage::Demo(be) = self {
             be.server().faults().clear(&refused());
         }
-    }
-}
-
-/// One mailbox over IMAPS, as a user's client sees it.
-pub struct Mailbox {
-    addr: SocketAddr,
-    ca: PathBuf,
-    user: String,
-    password: String,
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-impl Mailbox {
-    async fn login(&self) -> Session<Conn> {
-        let tls = TlsContext::new(Some(&self.ca)).expect("tls");
-        let tcp = tokio::time::timeout(T, tokio::net::TcpStream::connect(self.addr))
-            .await
-            .expect("connect timeout")
-            .expect("connect");
-        let (s, _) = tokio::time::timeout(T, tls.handshake(tcp, "mail.example.test"))
-            .await
-            .expect("tls timeout")
-            .expect("tls");
-        let mut client = async_imap::Client::new(Conn::Tls(Box::new(s)));
-        tokio::time::timeout(T, client.read_response())
-            .await
-            .expect("greeting timeout")
-            .expect("greeting io");
-        let mut s = tokio::time::timeout(T, client.login(&self.user, &self.password))
-            .await
-            .expect("login timeout")
-            .map_err(|(e, _)| e)
-            .expect("login");
-        tokio::time::timeout(T, s.select("INBOX"))
-            .await
-            .expect("select timeout")
-            .expect("select");
-        s
-    }
-
-    /// UIDs in INBOX matching an IMAP search query.
-    pub fn search(&self, query: &str) -> Vec<u32> {
-        rt().block_on(async {
-            let mut s = self.login().await;
-            let mut v: Vec<u32> = tokio::time::timeout(T, s.uid_search(query))
-                .await
-                .expect("search timeout")
-                .expect("search")
-                .into_iter()
-                .collect();
-            v.sort_unstable();
-            let _ = tokio::time::timeout(T, s.logout()).await;
-            v
-        })
-    }
-
-    /// UIDs of messages carrying a canary id header (ours or forged).
-    pub fn canaries(&self) -> Vec<u32> {
-        self.search("HEADER X-Mailcanary-Id \"\"")
-    }
-
-    /// Appends `message` to INBOX with `flags` (e.g. `(\\Deleted)`), as a user's client would.
-    pub fn append(&self, message: &str, flags: Option<&str>) {
-        rt().block_on(async {
-            let mut s = self.login().await;
-            tokio::time::timeout(T, s.append("INBOX", flags, None, message.as_bytes()))
-                .await
-                .expect("append timeout")
-                .expect("append");
-            let _ = tokio::time::timeout(T, s.logout()).await;
-        })
-    }
-
-    /// Deletes every message of INBOX (test setup only: these are test mailboxes).
-    pub fn empty(&self) {
-        rt().block_on(async {
-            let mut s = self.login().await;
-            let all: Vec<u32> = tokio::time::timeout(T, s.uid_search("ALL"))
-                .await
-                .expect("search timeout")
-                .expect("search")
-                .into_iter()
-                .collect();
-            if !all.is_empty() {
-                let set = all.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-                tokio::time::timeout(T, async {
-                    let _: Vec<_> = s
-                        .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                        .await
-                        .expect("store")
-                        .try_collect()
-                        .await
-                        .expect("store");
-                    let _: Vec<_> = s
-                        .expunge()
-                        .await
-                        .expect("expunge")
-                        .try_collect()
-                        .await
-                        .expect("expunge");
-                })
-                .await
-                .expect("store and expunge timeout");
-            }
-            let _ = tokio::time::timeout(T, s.logout()).await;
-        })
-    }
-
-    /// The flags of a UID, as IMAP prints them.
-    pub fn flags(&self, uid: u32) -> Vec<String> {
-        rt().block_on(async {
-            let mut s = self.login().await;
-            let f: Vec<_> = tokio::time::timeout(T, async {
-                s.uid_fetch(uid.to_string(), "FLAGS")
-                    .await
-                    .expect("fetch")
-                    .try_collect()
-                    .await
-                    .expect("fetch")
-            })
-            .await
-            .expect("fetch timeout");
-            let out = f
-                .first()
-                .map(|m| m.flags().map(|x| format!("{x:?}")).collect())
-                .unwrap_or_default();
-            let _ = tokio::time::timeout(T, s.logout()).await;
-            out
-        })
     }
 }
