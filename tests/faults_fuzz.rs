@@ -203,6 +203,8 @@ fn imap_script() -> impl Strategy<Value = (Vec<Vec<u8>>, bool)> {
 fn endpoint(port: u16) -> Endpoint {
     Endpoint {
         host: "127.0.0.1".into(),
+        mx_domain: None,
+        dns_servers: Vec::new(),
         implicit_tls_port: None,
         starttls_port: None,
         plain_port: Some(port),

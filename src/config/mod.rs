@@ -46,6 +46,8 @@ pub struct Agent {
     pub ca_file: Option<PathBuf>,
     /// TLS and basic auth for the agent's HTTP endpoints.
     pub web: Web,
+    /// DNS servers for MX lookups; empty means the system resolver.
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 /// TLS and basic auth for the agent's own HTTP endpoints, both off by default.
@@ -89,7 +91,12 @@ pub struct Probe {
 /// Where a server is and how to log in to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The server to connect to; with `mx_domain`, the domain (a label, not connected to).
     pub host: String,
+    /// SMTP: resolve the server as this domain's MX, through `dns_servers`.
+    pub mx_domain: Option<String>,
+    /// DNS servers for the MX lookup (the agent's `dns_servers`); empty: the system resolver.
+    pub dns_servers: Vec<std::net::SocketAddr>,
     pub implicit_tls_port: Option<u16>,
     pub starttls_port: Option<u16>,
     pub plain_port: Option<u16>,

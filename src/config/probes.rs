@@ -143,6 +143,7 @@ pub(super) fn probe(
         needs(false, false),
         needs(false, true),
         timeout,
+        true,
     );
     let imap = endpoint(
         ctx,
@@ -151,6 +152,7 @@ pub(super) fn probe(
         needs(true, false),
         needs(true, true),
         timeout,
+        false,
     );
     let sentinel_folder = match &s.sentinel_folder {
         Some(f) => {
@@ -210,12 +212,48 @@ fn endpoint(
     password_for: Option<String>,
     token_for: Option<String>,
     timeout: Duration,
+    smtp: bool,
 ) -> Option<Endpoint> {
     let e = sec.get_ref();
-    if e.host.get_ref().trim().is_empty() {
-        ctx.err(&e.host, "must not be empty");
-    }
     let span = sec.span();
+    let host = match (&e.host, &e.mx_domain) {
+        (Some(h), None) => {
+            if h.get_ref().trim().is_empty() {
+                ctx.err(h, "must not be empty");
+            }
+            h.get_ref().clone()
+        }
+        (None, Some(d)) if !smtp => {
+            ctx.err(d, "only an SMTP endpoint can be found by MX; set host");
+            String::new()
+        }
+        (None, Some(d)) => {
+            let valid = !d.get_ref().is_empty()
+                && d.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+            if !valid {
+                ctx.err(d, format!("{:?} is not a domain name", d.get_ref()));
+            }
+            d.get_ref().clone()
+        }
+        (Some(h), Some(_)) => {
+            ctx.err(h, "set either host or mx_domain, not both");
+            String::new()
+        }
+        (None, None) => {
+            let e = ctx.src.error_at(
+                Some(span.clone()),
+                if smtp {
+                    "host (or mx_domain) is required"
+                } else {
+                    "host is required"
+                },
+            );
+            ctx.errors.push(e);
+            String::new()
+        }
+    };
     let password = ctx.secret(
         &e.password_file,
         &e.password_env,
@@ -224,7 +262,9 @@ fn endpoint(
     );
     let oauth_token = oauth_token(ctx, e, token_for, span, timeout);
     Some(Endpoint {
-        host: e.host.get_ref().clone(),
+        host,
+        mx_domain: e.mx_domain.as_ref().map(|d| d.get_ref().clone()),
+        dns_servers: Vec::new(),
         implicit_tls_port: ctx.port(&e.implicit_tls_port),
         starttls_port: ctx.port(&e.starttls_port),
         plain_port: ctx.port(&e.plain_port),

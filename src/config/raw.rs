@@ -44,6 +44,9 @@ pub struct AgentSection {
     /// Glob patterns (relative to the main file) of probe files, e.g. `probes/*.toml`.
     #[serde(default)]
     pub probes: Vec<Spanned<String>>,
+    /// DNS servers (`ip` or `ip:port`) for MX lookups; the system's resolv.conf when empty.
+    #[serde(default)]
+    pub dns_servers: Vec<Spanned<String>>,
 }
 
 /// A probe file holds exactly one probe at its top level.
@@ -72,7 +75,11 @@ pub struct ProbeSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSection {
-    pub host: Spanned<String>,
+    /// The server's name or address; or instead, for SMTP, `mx_domain`.
+    pub host: Option<Spanned<String>>,
+    /// SMTP only: a mail domain whose MX (lowest preference) is the server, resolved every
+    /// cycle in the `dns` phase.
+    pub mx_domain: Option<Spanned<String>>,
     /// The port for each TLS mode, overriding the client profile's default for that mode.
     pub implicit_tls_port: Option<Spanned<i64>>,
     pub starttls_port: Option<Spanned<i64>>,

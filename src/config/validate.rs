@@ -220,11 +220,17 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     match agent {
         Some(mut agent) if errors.is_empty() => Ok(Config {
             file: path.to_path_buf(),
+            probes: probes
+                .into_iter()
+                .map(|mut p| {
+                    p.smtp.dns_servers = agent.dns_servers.clone();
+                    Arc::new(p)
+                })
+                .collect(),
             agent: {
                 agent.web = web;
                 agent
             },
-            probes: probes.into_iter().map(Arc::new).collect(),
         }),
         _ => {
             errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -266,6 +272,21 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
         }
         path
     });
+    let mut dns_servers = Vec::new();
+    for d in &a.dns_servers {
+        let v = d.get_ref();
+        let parsed = v.parse::<std::net::SocketAddr>().or_else(|_| {
+            v.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        });
+        match parsed {
+            Ok(s) => dns_servers.push(s),
+            Err(_) => ctx.err(
+                d,
+                format!("{v:?} is not an IP address (optionally with :port)"),
+            ),
+        }
+    }
     let hmac_key = ctx.secret(
         &a.hmac_key_file,
         &a.hmac_key_env,
@@ -279,6 +300,7 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
         hmac_key: hmac_key?,
         ca_file,
         web: Web::default(),
+        dns_servers,
     })
 }
 

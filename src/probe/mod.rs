@@ -14,6 +14,7 @@
 
 pub mod canary;
 pub mod cycle;
+pub mod dns;
 pub mod imap;
 pub mod net;
 pub mod recorder;

@@ -124,21 +124,47 @@ pub struct OpenStages {
     pub greeting: Stage,
 }
 
-/// Resolves (a timed `dns` step for a name), connects, and for implicit TLS does the
-/// handshake, recording the certificate's expiry. Returns the connection and its port.
+/// Where a connection went: its port and the name its certificate must carry (the endpoint's
+/// `tls_server_name`, else its host, else — found by MX — the MX host).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub port: u16,
+    pub server_name: String,
+}
+
+/// Resolves (a timed `dns` step for a name, or the MX lookup for `mx_domain`), connects, and
+/// for implicit TLS does the handshake, recording the certificate's expiry.
 pub async fn open(
     rec: &mut Recorder,
     tls: &TlsContext,
     ep: &Endpoint,
     proto: &ProtoProfile,
     stages: OpenStages,
-) -> Result<(Conn, u16), Failure> {
+) -> Result<(Conn, Target), Failure> {
     let port = ep.port(proto.tls, proto.port);
-    let addrs = if needs_dns(&ep.host) {
-        rec.step(Stage::Dns, resolve(&ep.host, port)).await?
+    let (addrs, server_name) = if let Some(domain) = &ep.mx_domain {
+        let budget = rec.budget();
+        let (host, addrs) = rec
+            .step(
+                Stage::Dns,
+                super::dns::resolve_mx(domain, &ep.dns_servers, port, budget),
+            )
+            .await?;
+        rec.note(&format!(
+            "MX {domain} → {host} ({} address(es))",
+            addrs.len()
+        ));
+        let name = ep.tls_server_name.clone().unwrap_or(host);
+        (addrs, name)
+    } else if needs_dns(&ep.host) {
+        (
+            rec.step(Stage::Dns, resolve(&ep.host, port)).await?,
+            ep.server_name().to_string(),
+        )
     } else {
-        resolve(&ep.host, port).await?
+        (resolve(&ep.host, port).await?, ep.server_name().to_string())
     };
+    let target = Target { port, server_name };
     let implicit = proto.tls == TlsMode::Implicit;
     let next = if implicit {
         stages.tls
@@ -147,16 +173,16 @@ pub async fn open(
     };
     let tcp = connect_step(rec, &addrs, stages.connect, next).await?;
     if !implicit {
-        return Ok((Conn::Plain(tcp), port));
+        return Ok((Conn::Plain(tcp), target));
     }
     let (s, expiry) = rec
         .step(
             stages.tls,
-            handshake(tls, tcp, ep.server_name(), stages.tls),
+            handshake(tls, tcp, &target.server_name, stages.tls),
         )
         .await?;
     record_cert(rec, ep, port, expiry);
-    Ok((Conn::Tls(Box::new(s)), port))
+    Ok((Conn::Tls(Box::new(s)), target))
 }
 
 /// Notes the leaf certificate's notAfter for the `endpoint` label (`host:port`).

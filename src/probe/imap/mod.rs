@@ -80,11 +80,11 @@ impl ImapSession {
             tls: Stage::ImapTls,
             greeting: Stage::ImapGreeting,
         };
-        let (conn, port) = net::open(rec, tls, ep, proto, stages).await?;
+        let (conn, target) = net::open(rec, tls, ep, proto, stages).await?;
         let mut client = Client::new(conn);
         rec.step(Stage::ImapGreeting, greeting(&mut client)).await?;
         if proto.tls == TlsMode::StartTls {
-            let server_name = ep.server_name().to_string();
+            let server_name = target.server_name.clone();
             let (c, exp) = rec
                 .step(Stage::ImapTls, async move {
                     client
@@ -101,7 +101,7 @@ impl ImapSession {
                     Ok((Client::new(Conn::Tls(Box::new(s))), exp))
                 })
                 .await?;
-            net::record_cert(rec, ep, port, exp);
+            net::record_cert(rec, ep, target.port, exp);
             client = c;
         }
         let mut session = rec.step(Stage::ImapLogin, log_in(client, login)).await?;

@@ -68,14 +68,14 @@ impl SmtpSession {
             tls: Stage::Tls,
             greeting: Stage::Greeting,
         };
-        let (conn, port) = net::open(rec, tls, ep, proto, stages).await?;
+        let (conn, target) = net::open(rec, tls, ep, proto, stages).await?;
         let shared = SharedConn::new(conn);
         let client_id = ClientId::default();
         let mut conn = greet(rec, shared.clone(), &client_id).await?;
         let mut info = conn.server_info().clone();
 
         if proto.tls == TlsMode::StartTls {
-            info = starttls(rec, &mut conn, &shared, tls, ep, port, &client_id, &info).await?;
+            info = starttls(rec, &mut conn, &shared, tls, ep, &target, &client_id, &info).await?;
         }
         if proto.auth != AuthMech::None {
             rec.step(
@@ -209,7 +209,7 @@ async fn starttls(
     shared: &SharedConn,
     tls: &TlsContext,
     ep: &Endpoint,
-    port: u16,
+    target: &net::Target,
     client_id: &ClientId,
     info: &ServerInfo,
 ) -> Result<ServerInfo, Failure> {
@@ -227,12 +227,12 @@ async fn starttls(
             let tcp = shared.take_plain().ok_or_else(|| {
                 Failure::new(Stage::Tls, Reason::Internal, "connection not plain")
             })?;
-            let (s, expiry) = net::handshake(tls, tcp, ep.server_name(), Stage::Tls).await?;
+            let (s, expiry) = net::handshake(tls, tcp, &target.server_name, Stage::Tls).await?;
             shared.put_tls(s);
             Ok(expiry)
         })
         .await?;
-    net::record_cert(rec, ep, port, expiry);
+    net::record_cert(rec, ep, target.port, expiry);
     let resp = rec
         .step(
             Stage::Ehlo,
