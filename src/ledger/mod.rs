@@ -113,7 +113,7 @@ impl Ledger {
             .map_err(db)?;
         // A small page cache: the agent touches recent rows only, and the cache is the one part
         // of the ledger that lives in the agent's memory.
-        conn.pragma_update(None, "cache_size", -256).map_err(db)?;
+        conn.pragma_update(None, "cache_size", -64).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute_batch(sentinels::SCHEMA).map_err(db)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
