@@ -35,11 +35,13 @@
 use crate::demo::command::{DemoProbe, PASSWORD, TOKEN, USER};
 use crate::demo::{Action, Addrs, DeliveryFault, DemoServer, Fault, ImapStep, ServerOptions, User};
 use crate::status::{set_notice, Notice};
-use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
 
 /// The only scenario so far.
+mod record;
+pub use record::{DeliveryRecord, PhaseRecord, Record, ServerRecord, Window};
+
 pub const LIBERO: &str = "libero";
 /// Number of phases.
 pub const PHASES: u32 = 4;
@@ -126,59 +128,6 @@ pub fn probe(speed: f64, clients: Vec<String>) -> DemoProbe {
         timeout: Duration::from_secs(5),
         extra: format!("lost_after = \"{}ms\"", t(LOST_AFTER).as_millis()),
     }
-}
-
-/// What the scenario did, written to `scenario.json`. Times are unix seconds.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Record {
-    pub scenario: String,
-    pub speed: f64,
-    pub started_at: f64,
-    pub finished_at: Option<f64>,
-    pub interval_s: f64,
-    pub deadline_s: f64,
-    pub lost_after_s: f64,
-    /// Start of each phase reached so far.
-    pub phases: Vec<PhaseRecord>,
-    /// Mail accepted in `[from, until)` is never delivered (either server).
-    pub swallowing: Window,
-    pub servers: Vec<ServerRecord>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseRecord {
-    pub number: u32,
-    pub title: String,
-    pub started_at: f64,
-}
-
-/// A time window; `until` is `None` while open.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Window {
-    pub from: Option<f64>,
-    pub until: Option<f64>,
-}
-
-/// One embedded server: the client profiles routed to it and what it delivered.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerRecord {
-    pub name: String,
-    pub clients: Vec<String>,
-    /// IMAP logins fail with `NO [UNAVAILABLE]` in this window.
-    pub login_broken: Window,
-    /// Messages delivered from the queue at the restore.
-    pub released: usize,
-    pub deliveries: Vec<DeliveryRecord>,
-}
-
-/// One delivery from the server's log.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeliveryRecord {
-    /// The canary id (`X-Mailcanary-Id`).
-    pub tracking_id: Option<String>,
-    pub queue_id: String,
-    pub accepted_at: f64,
-    pub visible_at: f64,
 }
 
 /// The two embedded servers of the scenario.
