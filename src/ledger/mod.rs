@@ -114,6 +114,8 @@ impl Ledger {
         // A small page cache: the agent touches recent rows only, and the cache is the one part
         // of the ledger that lives in the agent's memory.
         conn.pragma_update(None, "cache_size", -64).map_err(db)?;
+        // Every statement of the hot path is prepared once and kept (a cycle runs several).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute_batch(sentinels::SCHEMA).map_err(db)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
@@ -151,11 +153,32 @@ impl Ledger {
             .map_err(|_| "ledger thread stopped".to_string())?;
         rx.await.map_err(|_| "ledger thread stopped".to_string())?
     }
+}
 
+/// Runs `sql` from the connection's statement cache.
+pub(super) fn exec(
+    db: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    db.prepare_cached(sql)?.execute(p)
+}
+
+/// The single row of `sql`, from the connection's statement cache.
+fn query_row<T>(
+    db: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    db.prepare_cached(sql)?.query_row(p, f)
+}
+
+impl Ledger {
     /// Records a canary before its DATA is sent.
     pub fn record_sending(&self, c: &NewCanary) -> Result<()> {
         self.with(|db| {
-            db.execute(
+            exec(db,
                 "INSERT INTO canaries (id, probe, client, region, sent_at, deadline_s, lost_after_s, state, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sending', ?5)",
                 params![
@@ -175,7 +198,7 @@ impl Ledger {
     /// The server answered 250 to DATA.
     pub fn mark_accepted(&self, id: &str, at: f64, queue_id: Option<&str>) -> Result<()> {
         self.with(|db| {
-            db.execute(
+            exec(db,
                 "UPDATE canaries SET state = 'in_flight', accepted_at = ?2, queue_id = ?3, updated_at = ?2
                  WHERE id = ?1 AND state = 'sending'",
                 params![id, at, queue_id],
@@ -187,7 +210,7 @@ impl Ledger {
     /// The server refused the message: it was never in flight.
     pub fn mark_rejected(&self, id: &str) -> Result<()> {
         self.with(|db| {
-            db.execute(
+            exec(db,
                 "UPDATE canaries SET state = 'rejected', updated_at = ?2 WHERE id = ?1 AND state = 'sending'",
                 params![id, now()],
             )
@@ -221,7 +244,8 @@ impl Ledger {
     /// Number of canaries of `owner` accepted and not yet seen nor declared lost.
     pub fn in_flight(&self, owner: &Owner) -> Result<i64> {
         self.with(|db| {
-            db.query_row(
+            query_row(
+                db,
                 "SELECT count(*) FROM canaries WHERE probe = ?1 AND client = ?2 AND region = ?3
                    AND state IN ('sending', 'in_flight')",
                 params![owner.probe, owner.client, owner.region],
@@ -235,13 +259,13 @@ impl Ledger {
     pub fn settle_seen(&self, id: &str, uid: u32, seen_at: f64) -> Result<Option<Settled>> {
         self.with(|db| {
             let tx = db.unchecked_transaction()?;
-            let row: Option<(String, f64, Option<f64>, f64, String)> = tx
-                .query_row(
-                    "SELECT state, sent_at, accepted_at, deadline_s, uids FROM canaries WHERE id = ?1",
-                    params![id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()?;
+            let row: Option<(String, f64, Option<f64>, f64, String)> = query_row(
+                &tx,
+                "SELECT state, sent_at, accepted_at, deadline_s, uids FROM canaries WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
             let Some((state, sent_at, accepted_at, deadline, uids)) = row else {
                 return Ok(None);
             };
@@ -263,12 +287,21 @@ impl Ledger {
                 o => o.as_str().to_string(),
             };
             let first_sighting = outcome != Outcome::Duplicate;
-            tx.execute(
+            exec(
+                &tx,
                 "UPDATE canaries SET state = ?2, uids = ?3, copies = copies + 1, updated_at = ?4,
                     seen_at = CASE WHEN ?5 THEN ?4 ELSE seen_at END,
                     delay_s = CASE WHEN ?5 THEN ?6 ELSE delay_s END
                  WHERE id = ?1 AND state = ?7",
-                params![id, new_state, join_uids(&known), seen_at, first_sighting, delay, state],
+                params![
+                    id,
+                    new_state,
+                    join_uids(&known),
+                    seen_at,
+                    first_sighting,
+                    delay,
+                    state
+                ],
             )?;
             tx.commit()?;
             Ok(Some(Settled { outcome, delay }))
@@ -278,7 +311,8 @@ impl Ledger {
     /// A message carrying canary `id` failed verification. Counts once per canary.
     pub fn mark_corrupt(&self, id: &str, uid: u32) -> Result<bool> {
         self.with(|db| {
-            let n = db.execute(
+            let n = exec(
+                db,
                 "UPDATE canaries SET state = 'corrupt', uids = uids || ',' || ?2, updated_at = ?3
                  WHERE id = ?1 AND state IN ('sending', 'in_flight', 'lost')",
                 params![id, uid, now()],
@@ -305,7 +339,8 @@ impl Ledger {
                     })?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
-            tx.execute(
+            exec(
+                &tx,
                 "UPDATE canaries SET state = 'unconfirmed', updated_at = ?4
                  WHERE probe = ?1 AND client = ?2 AND region = ?3 AND state = 'sending'
                    AND sent_at + lost_after_s < ?4",
@@ -319,9 +354,12 @@ impl Ledger {
     /// Whether `id` is a canary this ledger knows.
     pub fn knows(&self, id: &str) -> Result<bool> {
         self.with(|db| {
-            db.query_row("SELECT 1 FROM canaries WHERE id = ?1", params![id], |_| {
-                Ok(())
-            })
+            query_row(
+                db,
+                "SELECT 1 FROM canaries WHERE id = ?1",
+                params![id],
+                |_| Ok(()),
+            )
             .optional()
             .map(|r| r.is_some())
         })
@@ -335,7 +373,8 @@ impl Ledger {
         failure: Option<(&str, &str)>,
     ) -> Result<()> {
         self.with(|db| {
-            db.execute(
+            exec(
+                db,
                 "INSERT INTO cycles (probe, client, region, started_at, ok, stage, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -355,12 +394,17 @@ impl Ledger {
     /// Deletes settled canaries and cycle results older than `before`.
     pub fn prune(&self, before: f64) -> Result<usize> {
         self.with(|db| {
-            let a = db.execute(
+            let a = exec(
+                db,
                 "DELETE FROM canaries WHERE updated_at < ?1
                    AND state NOT IN ('sending', 'in_flight', 'lost')",
                 params![before],
             )?;
-            let b = db.execute("DELETE FROM cycles WHERE started_at < ?1", params![before])?;
+            let b = exec(
+                db,
+                "DELETE FROM cycles WHERE started_at < ?1",
+                params![before],
+            )?;
             Ok(a + b)
         })
     }

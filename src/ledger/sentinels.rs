@@ -1,6 +1,6 @@
 //! The sentinels planted for each probe: name, digest, size and flags, as recorded at planting.
 
-use super::Ledger;
+use super::{exec, Ledger};
 use crate::probe::sentinel::Planted;
 use rusqlite::params;
 
@@ -27,9 +27,14 @@ impl Ledger {
     ) -> Result<(), String> {
         self.with(|db| {
             let tx = db.unchecked_transaction()?;
-            tx.execute("DELETE FROM sentinels WHERE probe = ?1", params![probe])?;
+            exec(
+                &tx,
+                "DELETE FROM sentinels WHERE probe = ?1",
+                params![probe],
+            )?;
             for p in planted {
-                tx.execute(
+                exec(
+                    &tx,
                     "INSERT INTO sentinels (probe, name, folder, sha256, size, flags, planted_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
