@@ -11,9 +11,11 @@ use crate::config::{Instance, TlsMode};
 use crate::ledger::Outcome;
 use crate::probe::{Reason, Stage};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod text;
 
 const DELIVERY_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
@@ -38,6 +40,8 @@ pub struct Metrics {
     pub cert_expiry: GaugeVec,
     pub reload_ok: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// Length of the last `/metrics` page.
+    last_render_len: AtomicUsize,
 }
 
 fn labels(extra: &[&'static str]) -> Vec<&'static str> {
@@ -126,6 +130,7 @@ impl Metrics {
                 &["version", "region"],
             )?,
             registry,
+            last_render_len: AtomicUsize::new(0),
         };
         for c in m.collectors() {
             m.registry.register(c)?;
@@ -209,14 +214,16 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
+    /// The text exposition format, in a string sized from the previous scrape so that a large
+    /// page is written without growing (and copying) its buffer.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        let encoder = TextEncoder::new();
-        if encoder.encode(&self.registry.gather(), &mut buf).is_err() {
-            return String::new();
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        let families = self.registry.gather();
+        let hint = self.last_render_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(hint + hint / 8 + 1024);
+        text::encode(&families, &mut out);
+        drop(families);
+        self.last_render_len.store(out.len(), Ordering::Relaxed);
+        out
     }
 }
 
