@@ -31,6 +31,8 @@ pub struct Recorder {
     start: Instant,
     deadline: Instant,
     step_timeout: Duration,
+    /// What [`Recorder::scrub`] removes: each secret and SASL message, plain and base64, longest
+    /// first (so a SASL message goes whole before the secret inside it).
     secrets: Vec<String>,
     /// The step under way, so a cycle cut off from outside can still name its stage.
     pub current: Option<Stage>,
@@ -56,7 +58,7 @@ impl Recorder {
     /// Registers a secret value that must never appear in a recorded detail.
     pub fn add_secret(&mut self, secret: &str) {
         if secret.len() >= 3 {
-            self.secrets.push(secret.to_string());
+            self.add_pattern(secret.to_string());
         }
     }
 
@@ -71,21 +73,25 @@ impl Recorder {
                 format!("user={user}\x01auth=Bearer {secret}\x01\x01"),
                 format!("n,a={user},\x01auth=Bearer {secret}\x01\x01"),
             ] {
-                self.secrets.push(blob);
+                self.add_pattern(blob);
             }
         }
+    }
+
+    fn add_pattern(&mut self, plain: String) {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&plain);
+        self.secrets.extend([plain, b64]);
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
     /// Removes every registered secret, plain or base64-encoded, from `text`.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
-        // Longest first, so a SASL message is removed whole before the secret inside it.
-        let mut secrets: Vec<&String> = self.secrets.iter().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        for s in secrets {
-            out = out.replace(s, "[redacted]");
-            let b64 = base64::engine::general_purpose::STANDARD.encode(s);
-            out = out.replace(&b64, "[redacted]");
+        // A pattern longer than the text cannot be in it: most details are a short reply.
+        for s in self.secrets.iter().filter(|s| s.len() <= text.len()) {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "[redacted]");
+            }
         }
         out
     }
