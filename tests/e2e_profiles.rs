@@ -152,9 +152,15 @@ fn a_broken_listener_fails_exactly_the_profile_that_uses_it() {
         })
         .collect();
     println!("thunderbird failures: {tb:?}");
+    // Turning the listener off or on is a `doveadm reload`, which also ends the login
+    // processes of connections still logging in: a thunderbird cycle caught in that instant
+    // fails as a reset before login, which is what the server did to it.
+    let cut_by_reload =
+        |k: &str| ["imap_greeting/reset", "imap_tls/reset", "imap_login/reset"].contains(&k);
     assert!(
-        tb.keys().all(|k| k == "imap_connect/refused"),
-        "thunderbird failed only at imap_connect/refused: {tb:?}"
+        tb.keys()
+            .all(|k| k == "imap_connect/refused" || cut_by_reload(k)),
+        "thunderbird failed only at imap_connect/refused (or cut by the reload): {tb:?}"
     );
 }
 
