@@ -19,8 +19,10 @@
 //! incident report; both tables are pruned after the retention period.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use sql::{exec, join_uids, parse_uids, query_row, SCHEMA};
 
 mod sentinels;
+mod sql;
 mod types;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -49,38 +51,6 @@ pub fn unix(t: SystemTime) -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS canaries (
-    id TEXT PRIMARY KEY,
-    probe TEXT NOT NULL,
-    client TEXT NOT NULL,
-    region TEXT NOT NULL,
-    sent_at REAL NOT NULL,
-    accepted_at REAL,
-    queue_id TEXT,
-    deadline_s REAL NOT NULL,
-    lost_after_s REAL NOT NULL,
-    state TEXT NOT NULL,
-    seen_at REAL,
-    delay_s REAL,
-    lost_at REAL,
-    uids TEXT NOT NULL DEFAULT '',
-    copies INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS canaries_by_owner ON canaries(probe, client, region, state);
-CREATE TABLE IF NOT EXISTS cycles (
-    probe TEXT NOT NULL,
-    client TEXT NOT NULL,
-    region TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ok INTEGER NOT NULL,
-    stage TEXT,
-    reason TEXT
-);
-CREATE INDEX IF NOT EXISTS cycles_by_time ON cycles(started_at);
-";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -153,25 +123,6 @@ impl Ledger {
             .map_err(|_| "ledger thread stopped".to_string())?;
         rx.await.map_err(|_| "ledger thread stopped".to_string())?
     }
-}
-
-/// Runs `sql` from the connection's statement cache.
-pub(super) fn exec(
-    db: &Connection,
-    sql: &str,
-    p: impl rusqlite::Params,
-) -> rusqlite::Result<usize> {
-    db.prepare_cached(sql)?.execute(p)
-}
-
-/// The single row of `sql`, from the connection's statement cache.
-fn query_row<T>(
-    db: &Connection,
-    sql: &str,
-    p: impl rusqlite::Params,
-    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    db.prepare_cached(sql)?.query_row(p, f)
 }
 
 impl Ledger {
@@ -413,14 +364,6 @@ impl Ledger {
     pub fn query<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         self.with(f)
     }
-}
-
-fn parse_uids(s: &str) -> Vec<u32> {
-    s.split(',').filter_map(|u| u.trim().parse().ok()).collect()
-}
-
-fn join_uids(u: &[u32]) -> String {
-    u.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
 #[cfg(test)]

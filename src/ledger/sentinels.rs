@@ -1,6 +1,6 @@
 //! The sentinels planted for each probe: name, digest, size and flags, as recorded at planting.
 
-use super::{exec, Ledger};
+use super::{sql::exec, Ledger};
 use crate::probe::sentinel::Planted;
 use rusqlite::params;
 
