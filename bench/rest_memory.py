@@ -5,8 +5,8 @@ embedded server, RSS sampled every 10 s for 90 s with no scrape at all, then aft
 
     BENCH_AGENT_BIN=... BENCH_SERVER_BIN=... python3 bench/rest_memory.py [N]
 
-(the binaries as bench/run.sh builds them; defaults: target/release/mailcanary and
-target/release/examples/bench).
+(the binaries as bench/run.sh builds them: target/release/mailcanary, the default, and
+target/bench/release/examples/bench).
 """
 
 import sys
