@@ -4,14 +4,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mailcanary::demo::{DemoServer, ServerOptions, User};
+use mailcanary::stream::MaybeTls;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -42,53 +41,8 @@ pub fn message(id: &str) -> String {
     )
 }
 
-enum S {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Gone,
-}
-
-impl AsyncRead for S {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            S::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            S::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            S::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-}
-
-impl AsyncWrite for S {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            S::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            S::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            S::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            S::Plain(s) => Pin::new(s).poll_flush(cx),
-            S::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            S::Gone => Poll::Ready(Ok(())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            S::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            S::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            S::Gone => Poll::Ready(Ok(())),
-        }
-    }
-}
+/// The client's connection: the crate's own plain-or-TLS stream.
+type S = MaybeTls<TlsStream<TcpStream>>;
 
 /// A raw line-oriented client.
 pub struct Raw {
@@ -103,7 +57,7 @@ impl Raw {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         Ok(Raw {
-            s: S::Plain(tcp),
+            s: MaybeTls::Plain(tcp),
             buf: Vec::new(),
             timeout: T,
             tls: server.client_tls_config()?,
@@ -118,7 +72,7 @@ impl Raw {
 
     /// TLS handshake on the current plain stream (after STARTTLS, or for implicit TLS).
     pub async fn starttls(&mut self, name: &str) -> io::Result<()> {
-        let S::Plain(tcp) = std::mem::replace(&mut self.s, S::Gone) else {
+        let MaybeTls::Plain(tcp) = std::mem::replace(&mut self.s, MaybeTls::Gone) else {
             return Err(io::Error::other("not plain"));
         };
         let name = ServerName::try_from(name.to_string()).map_err(io::Error::other)?;
@@ -126,7 +80,7 @@ impl Raw {
         let tls = tokio::time::timeout(self.timeout, connector.connect(name, tcp))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??;
-        self.s = S::Tls(Box::new(tls));
+        self.s = MaybeTls::Tls(Box::new(tls));
         Ok(())
     }
 
