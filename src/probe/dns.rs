@@ -111,12 +111,6 @@ pub async fn resolve_mx(
         .iter()
         .map(|ip: IpAddr| SocketAddr::new(ip, port))
         .collect();
-    if addrs.is_empty() {
-        return Err(Failure::new(
-            Stage::Dns,
-            Reason::PermFail,
-            format!("{host}: no address"),
-        ));
-    }
+    let addrs = super::net::with_address(&host, addrs)?;
     Ok((host, addrs))
 }
