@@ -119,6 +119,11 @@ class Server:
                      "plain_port": port("imap")},
         }
 
+    def probe(self, name, box, client="ios_mail", interval="60s", jitter="6s"):
+        """A probe of one client profile on mailbox `box` of this server, for write_agent."""
+        return dict(name=name, user=f"box{box}@example.test", password_file=self.dir / "password",
+                    clients=[client], interval=interval, jitter=jitter, endpoints=self.endpoints())
+
     def deliveries(self):
         out = {}
         with open(self.dir / "deliveries.tsv") as f:

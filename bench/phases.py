@@ -15,13 +15,9 @@ def phase_fidelity(out):
     server = Server(work, idle_n + 1, delay_ms)
     agent = None
     try:
-        ep = server.endpoints()
-        pw = server.dir / "password"
-        probes = [dict(name=f"fid-idle-{i}", user=f"box{i}@example.test", password_file=pw,
-                       clients=["ios_mail"], interval="1s", jitter="100ms", endpoints=ep)
+        probes = [server.probe(f"fid-idle-{i}", i, interval="1s", jitter="100ms")
                   for i in range(idle_n)]
-        probes.append(dict(name="fid-poll", user=f"box{idle_n}@example.test", password_file=pw,
-                           clients=["poll_1s"], interval="1s", jitter="100ms", endpoints=ep))
+        probes.append(server.probe("fid-poll", idle_n, "poll_1s", "1s", "100ms"))
         cfg, port = write_agent(work / "agent", probes, server.dir / "ca.pem", POLL_CLIENT)
         agent = Agent(cfg, port)
         log(f"fidelity: {idle_n} IDLE + 1 polling instance, delivery delay {delay_ms} ms, "
@@ -72,10 +68,7 @@ def phase_cost(out):
     server = Server(work, n, env_int("BENCH_DELAY_MS", 50))
     agent = None
     try:
-        ep = server.endpoints()
-        probes = [dict(name=f"cost-{i}", user=f"box{i}@example.test",
-                       password_file=server.dir / "password", clients=["ios_mail"],
-                       interval="1s", jitter="100ms", endpoints=ep) for i in range(n)]
+        probes = [server.probe(f"cost-{i}", i, interval="1s", jitter="100ms") for i in range(n)]
         cfg, port = write_agent(work / "agent", probes, server.dir / "ca.pem")
         agent = Agent(cfg, port)
         log(f"cost (embedded): {n} ios_mail instances at 1 s; warm-up 15 s, measuring {seconds} s")
@@ -122,11 +115,7 @@ def run_scale(n, seconds, warmup, idle10):
     server = Server(work, n + extra, env_int("BENCH_DELAY_MS", 50))
     agents = []
     try:
-        ep = server.endpoints()
-        pw = server.dir / "password"
-        probes = [dict(name=f"s{i:05d}", user=f"box{i}@example.test", password_file=pw,
-                       clients=["ios_mail"], interval="60s", jitter="6s", endpoints=ep)
-                  for i in range(n)]
+        probes = [server.probe(f"s{i:05d}", i) for i in range(n)]
         cfg, port = write_agent(work / "agent", probes, server.dir / "ca.pem")
         t0 = time.monotonic()
         agent = Agent(cfg, port, "scale")
@@ -134,9 +123,7 @@ def run_scale(n, seconds, warmup, idle10):
         startup = time.monotonic() - t0
         small = None
         if idle10:
-            probes10 = [dict(name=f"idle{i}", user=f"box{n + i}@example.test", password_file=pw,
-                             clients=["ios_mail"], interval="60s", jitter="6s", endpoints=ep)
-                        for i in range(10)]
+            probes10 = [server.probe(f"idle{i}", n + i) for i in range(10)]
             cfg10, port10 = write_agent(work / "agent10", probes10, server.dir / "ca.pem")
             small = Agent(cfg10, port10, "idle10")
             agents.append(small)

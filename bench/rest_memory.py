@@ -19,10 +19,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="mailcanary-bench-rest."))
     server = Server(work, n, 50)
     try:
-        ep, pw = server.endpoints(), server.dir / "password"
-        probes = [dict(name=f"s{i:05d}", user=f"box{i}@example.test", password_file=pw,
-                       clients=["ios_mail"], interval="60s", jitter="6s", endpoints=ep)
-                  for i in range(n)]
+        probes = [server.probe(f"s{i:05d}", i) for i in range(n)]
         cfg, port = write_agent(work / "agent", probes, server.dir / "ca.pem")
         agent = Agent(cfg, port, "rest")
         print(f"{n} instances; columns: when, VmRSS KiB, VmHWM KiB")
