@@ -89,6 +89,17 @@ def summary(values):
 # Processes: embedded server, agent
 
 
+def terminate(proc, grace_s):
+    """SIGTERM, then SIGKILL if `proc` is still running after `grace_s` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """The embedded mail server in its own process (bench/bench.rs)."""
 
@@ -135,13 +146,7 @@ class Server:
         return out
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 15)
         self.log.close()
 
 
@@ -230,13 +235,7 @@ class Agent:
         return reasons
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 30)
         self.logf.close()
 
     def ledger(self):
