@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod mailbox;
 pub mod netns;
 pub mod oauth;
+pub mod profiles;
 pub mod prometheus;
 pub mod stack;
 
