@@ -210,12 +210,16 @@ fn dur(s: f64) -> String {
         .to_string()
 }
 
+/// "N sent, N on time, N late, N lost" always (a zero is an answer: "0 lost" is what a user
+/// asks after an outage), then the rarer outcomes only when they occurred.
 fn outcomes_line(o: &Outcomes) -> String {
-    let mut parts = vec![format!("{} sent", o.sent)];
+    let mut parts = vec![
+        format!("{} sent", o.sent),
+        format!("{} on time", o.on_time),
+        format!("{} late", o.late),
+        format!("{} lost", o.lost),
+    ];
     for (n, what) in [
-        (o.on_time, "on time"),
-        (o.late, "late"),
-        (o.lost, "lost"),
         (o.recovered, "recovered after being declared lost"),
         (o.corrupt, "corrupt"),
         (o.in_flight, "still in flight"),

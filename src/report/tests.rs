@@ -65,7 +65,7 @@ fn outage_window_counts_the_canaries_sent_during_it() {
     assert_eq!(out.canaries.worst_delay_seconds, Some(240.0));
     let text = render_text(&r);
     assert!(
-        text.contains("3 sent, 2 late, 1 lost, worst delay 4m"),
+        text.contains("3 sent, 0 on time, 2 late, 1 lost, worst delay 4m"),
         "{text}"
     );
 }
