@@ -1,7 +1,8 @@
 //! The canary ledger against the real stack: canaries held in Postfix's queue across a `kill -9`
-//! end `late` exactly once with their real delay; canaries that never arrive end `lost`, and one
-//! released after that ends `recovered`; and a mailbox full of a user's mail (some marked
-//! \Deleted) and forged canaries loses nothing over 100 cycles with cleanup.
+//! end `late` exactly once with their real delay, and `mailcanary report` names the outage and
+//! its five canaries delayed, none lost; canaries that never arrive end `lost`, and one released
+//! after that ends `recovered`; and a mailbox full of a user's mail (some marked \Deleted) and
+//! forged canaries loses nothing over 100 cycles with cleanup.
 
 mod support;
 
@@ -59,18 +60,19 @@ fn held_canaries_survive_kill_9_and_end_late_once_with_their_real_delay() {
         .filter(|r| r.state == "in_flight")
         .collect();
     println!("killed with {} canaries in flight", five.len());
+    assert_eq!(five.len(), 5, "{five:?}");
 
-    let agent = AgentProcess::start(&config);
-    // Keep holding until even the last of them is past its 4 s deadline.
+    // The agent stays down, and the queue held, until even the last of them is past its 4 s
+    // deadline (the condition is the clock itself: nothing to await but time).
     let last = five
         .iter()
         .filter_map(|r| r.accepted_at)
         .fold(0.0, f64::max);
-    agent.wait_for(
-        "the hold to outlast the deadline",
-        Duration::from_secs(30),
-        |_| now() > last + 5.0,
-    );
+    let left = last + 5.0 - now();
+    if left > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(left));
+    }
+    let agent = AgentProcess::start(&config);
     let release = now();
     drop(hold);
     agent.wait_for("every held canary settled", Duration::from_secs(60), |_| {
@@ -124,6 +126,64 @@ fn held_canaries_survive_kill_9_and_end_late_once_with_their_real_delay() {
         },
     );
     println!("{late} held canaries ended late exactly once");
+
+    // The report over this run: one outage, ended, and the five canaries sent during it all
+    // delayed, none lost.
+    let text = report(&config, false);
+    println!("{text}");
+    let outage_line = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("outage "))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        outage_line.contains("failed cycles, mostly delivery/")
+            && outage_line.contains("canaries sent during it: 5 sent, 0 on time, 5 late, 0 lost"),
+        "{text}"
+    );
+    assert!(!outage_line.contains("still down"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&report(&config, true)).expect("report --json parses");
+    let held = json["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .find(|i| i["probe"] == "held")
+        .expect("the held probe");
+    let outages = held["outages"].as_array().expect("outages");
+    assert_eq!(outages.len(), 1, "{held}");
+    let o = &outages[0];
+    assert!(o["end"].as_f64().is_some(), "the outage ended: {o}");
+    let start = o["start"].as_f64().expect("outage start");
+    assert!(
+        start <= five[0].sent_at,
+        "the outage began with the first held canary: {o}"
+    );
+    let c = &o["canaries"];
+    assert_eq!(
+        (c["sent"].as_u64(), c["late"].as_u64(), c["lost"].as_u64()),
+        (Some(5), Some(5), Some(0)),
+        "{o}"
+    );
+    let worst = c["worst_delay_seconds"].as_f64().expect("worst delay");
+    let longest = five
+        .iter()
+        .map(|f| after.iter().find(|r| r.id == f.id).and_then(|r| r.delay))
+        .fold(0.0, |m, d| d.map_or(m, |d| f64::max(m, d)));
+    assert!((worst - longest).abs() < 1e-6, "{worst} vs {longest}");
+}
+
+/// `mailcanary report --since 1h` for `config`, as text or JSON.
+fn report(config: &std::path::Path, json: bool) -> String {
+    let mut cmd = Command::new(support::agent::bin());
+    cmd.args(["report", "--since", "1h", "-c"]).arg(config);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd.output().expect("run mailcanary report");
+    assert!(out.status.success(), "report failed: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8 report")
 }
 
 #[test]
