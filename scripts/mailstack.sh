@@ -20,7 +20,7 @@
 set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
-USERS="canary alice bob carol dave erin frank grace henry ivan judy"
+USERS="canary alice bob carol dave erin frank grace henry ivan judy kim"
 PKGS="postfix dovecot-imapd dovecot-lmtpd openssl prometheus prometheus-alertmanager"
 OAUTH_INTROSPECTION_URL=${MAILSTACK_OAUTH_URL:-http://127.0.0.1:9799/introspect}
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
@@ -235,7 +235,7 @@ wait_auth() { # ok|fail: until Dovecot (which re-reads its passwd-file lazily) a
   log "Dovecot did not start to $1 the canary login"; return 1
 }
 
-FAULTS="imap-down smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery"
+FAULTS="imap-down smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data"
 
 fault() {
   local name=${1:-} mode=${2:-}
@@ -247,6 +247,10 @@ fault() {
     # accepted with 250, never delivered: every new message is put on hold in the queue
     smtp-hold:on)   postconf -e "smtpd_end_of_data_restrictions = check_client_access static:HOLD"; postfix reload >/dev/null 2>&1 ;;
     smtp-hold:off)  postconf -e "smtpd_end_of_data_restrictions ="; postfix reload >/dev/null 2>&1; postsuper -H ALL 2>/dev/null; postqueue -f ;;
+    # accepted, but the 250 after DATA comes 1 s late: a window in which the message is queued
+    # and the client does not know yet (tests/e2e_kill9.rs kills the agent there)
+    smtp-slow-data:on)  postconf -e "smtpd_end_of_data_restrictions = sleep 1"; postfix reload >/dev/null 2>&1 ;;
+    smtp-slow-data:off) postconf -e "smtpd_end_of_data_restrictions ="; postfix reload >/dev/null 2>&1 ;;
     # accepted, then deferred: LMTP deliveries wait until released
     delivery-defer:on)  postconf -e "defer_transports = lmtp"; postfix reload >/dev/null 2>&1 ;;
     delivery-defer:off) postconf -e "defer_transports ="; postfix reload >/dev/null 2>&1; postqueue -f ;;

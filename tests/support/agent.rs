@@ -37,6 +37,15 @@ pub fn bin() -> &'static str {
 impl AgentProcess {
     /// Starts the agent and waits until `/healthz` answers.
     pub fn start(config: &Path) -> AgentProcess {
+        let agent = AgentProcess::spawn(config);
+        agent.wait_for("healthz", Duration::from_secs(20), |a| {
+            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+        });
+        agent
+    }
+
+    /// Starts the agent without waiting for it to be ready (to kill it while it starts).
+    pub fn spawn(config: &Path) -> AgentProcess {
         let port = free_port();
         let log = config.with_file_name(format!("agent-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -54,15 +63,11 @@ impl AgentProcess {
             .stderr(file)
             .spawn()
             .expect("spawn mailcanary");
-        let agent = AgentProcess {
+        AgentProcess {
             child: Some(child),
             port,
             log,
-        };
-        agent.wait_for("healthz", Duration::from_secs(20), |a| {
-            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
-        });
-        agent
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

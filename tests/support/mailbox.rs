@@ -78,6 +78,46 @@ impl Mailbox {
         self.search("HEADER X-Mailcanary-Id \"\"")
     }
 
+    /// The `X-Mailcanary-Id` of every message carrying one, one entry per message (a message
+    /// delivered twice appears twice).
+    pub fn canary_ids(&self) -> Vec<String> {
+        let uids = self.canaries();
+        if uids.is_empty() {
+            return Vec::new();
+        }
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        rt().block_on(async {
+            let mut s = self.login().await;
+            let fetched: Vec<_> = tokio::time::timeout(T, async {
+                s.uid_fetch(&set, "BODY.PEEK[HEADER]")
+                    .await
+                    .expect("fetch")
+                    .try_collect()
+                    .await
+                    .expect("fetch")
+            })
+            .await
+            .expect("fetch timeout");
+            let ids = fetched
+                .iter()
+                .filter_map(|m| m.header())
+                .filter_map(|h| {
+                    String::from_utf8_lossy(h).lines().find_map(|l| {
+                        let (name, v) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("X-Mailcanary-Id")
+                            .then(|| v.trim().to_string())
+                    })
+                })
+                .collect();
+            let _ = tokio::time::timeout(T, s.logout()).await;
+            ids
+        })
+    }
+
     /// Appends `message` to INBOX with `flags` (e.g. `(\\Deleted)`), as a user's client would.
     pub fn append(&self, message: &str, flags: Option<&str>) {
         rt().block_on(async {
@@ -186,6 +226,11 @@ pub fn search(user: &str, query: &str) -> Vec<u32> {
 /// UIDs of messages carrying a canary id header (ours or forged).
 pub fn canaries(user: &str) -> Vec<u32> {
     Mailbox::stack(user).canaries()
+}
+
+/// The canary id of every message of stack user `user` carrying one.
+pub fn canary_ids(user: &str) -> Vec<String> {
+    Mailbox::stack(user).canary_ids()
 }
 
 /// Appends `message` with `flags` (e.g. `(\\Deleted)`).
