@@ -9,7 +9,7 @@ mod support;
 use mailcanary::ledger::now;
 use std::process::Command;
 use std::time::Duration;
-use support::agent::{find, AgentProcess};
+use support::agent::{find, report, AgentProcess};
 use support::ledger::{rows, Row};
 use support::mailbox;
 use support::stack::{self, Fault, ProbeSpec};
@@ -174,18 +174,6 @@ fn held_canaries_survive_kill_9_and_end_late_once_with_their_real_delay() {
     assert!((worst - longest).abs() < 1e-6, "{worst} vs {longest}");
 }
 
-/// `mailcanary report --since 1h` for `config`, as text or JSON.
-fn report(config: &std::path::Path, json: bool) -> String {
-    let mut cmd = Command::new(support::agent::bin());
-    cmd.args(["report", "--since", "1h", "-c"]).arg(config);
-    if json {
-        cmd.arg("--json");
-    }
-    let out = cmd.output().expect("run mailcanary report");
-    assert!(out.status.success(), "report failed: {out:?}");
-    String::from_utf8(out.stdout).expect("utf-8 report")
-}
-
 #[test]
 fn never_arriving_canaries_end_lost_and_a_late_one_recovered() {
     let _g = stack::exclusive();
@@ -303,8 +291,7 @@ fn a_thousand_user_messages_and_forged_canaries_survive_100_cycles() {
         deadline: "5s",
         extra: "",
     };
-    let clients = "[clients.fast]\npreset = \"outlook\"\npoll_interval = \"50ms\"\n";
-    let config = stack::write_config(dir.path(), &[spec], clients);
+    let config = stack::write_config(dir.path(), &[spec], stack::FAST_CLIENT);
     let mut agent = AgentProcess::start(&config);
     agent.wait_for("100 successful cycles", Duration::from_secs(240), |a| {
         a.value(

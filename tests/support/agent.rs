@@ -34,6 +34,18 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mailcanary")
 }
 
+/// `mailcanary report --since 1h` for `config`, as text or JSON; panics if it fails.
+pub fn report(config: &Path, json: bool) -> String {
+    let mut cmd = Command::new(bin());
+    cmd.args(["report", "--since", "1h", "-c"]).arg(config);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd.output().expect("run mailcanary report");
+    assert!(out.status.success(), "report failed: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8 report")
+}
+
 impl AgentProcess {
     /// Starts the agent and waits until `/healthz` answers.
     pub fn start(config: &Path) -> AgentProcess {

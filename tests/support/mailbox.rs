@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use super::stack::{CA, DOMAIN, STATE};
+use async_imap::types::Fetch;
 use async_imap::Session;
 use futures::TryStreamExt;
 use mailcanary::probe::net::Conn;
@@ -27,6 +28,20 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// `UID FETCH set query`, every response collected, under the timeout.
+async fn fetch(s: &mut Session<Conn>, set: &str, query: &str) -> Vec<Fetch> {
+    tokio::time::timeout(T, async {
+        s.uid_fetch(set, query)
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .expect("fetch")
+    })
+    .await
+    .expect("fetch timeout")
 }
 
 impl Mailbox {
@@ -92,16 +107,7 @@ impl Mailbox {
             .join(",");
         rt().block_on(async {
             let mut s = self.login().await;
-            let fetched: Vec<_> = tokio::time::timeout(T, async {
-                s.uid_fetch(&set, "BODY.PEEK[HEADER]")
-                    .await
-                    .expect("fetch")
-                    .try_collect()
-                    .await
-                    .expect("fetch")
-            })
-            .await
-            .expect("fetch timeout");
+            let fetched = fetch(&mut s, &set, "BODY.PEEK[HEADER]").await;
             let ids = fetched
                 .iter()
                 .filter_map(|m| m.header())
@@ -169,16 +175,7 @@ impl Mailbox {
     pub fn flags(&self, uid: u32) -> Vec<String> {
         rt().block_on(async {
             let mut s = self.login().await;
-            let f: Vec<_> = tokio::time::timeout(T, async {
-                s.uid_fetch(uid.to_string(), "FLAGS")
-                    .await
-                    .expect("fetch")
-                    .try_collect()
-                    .await
-                    .expect("fetch")
-            })
-            .await
-            .expect("fetch timeout");
+            let f = fetch(&mut s, &uid.to_string(), "FLAGS").await;
             let out = f
                 .first()
                 .map(|m| m.flags().map(|x| format!("{x:?}")).collect())

@@ -89,6 +89,10 @@ pub fn require_up() {
     );
 }
 
+/// `[clients.fast]`: the Outlook preset polling every 50 ms, for tests that need many quick
+/// cycles.
+pub const FAST_CLIENT: &str = "[clients.fast]\npreset = \"outlook\"\npoll_interval = \"50ms\"\n";
+
 /// A probe for the test stack, written as one probe file.
 pub struct ProbeSpec<'a> {
     pub name: &'a str,
