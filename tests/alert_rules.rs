@@ -1,8 +1,9 @@
 //! The alerting and dashboard product checked as a whole: `alerts/mailcanary.rules.yml` passes
 //! `promtool check rules` and its unit tests, every alert is tested firing and has its labels,
 //! annotations and runbook, the Grafana dashboards are importable and use the `datasource`
-//! variable, and every metric named anywhere is one the agent exports (DESIGN.md, "Metric
-//! contract v1", hard-coded below as the contract).
+//! variable, and every metric named anywhere is one the agent exports (metric contract v2,
+//! docs/metrics.md, hard-coded below as the contract); no rule or dashboard reads a series the
+//! agent only exports when opted in.
 //!
 //! Needs `promtool` (Debian package `prometheus`): when it is missing these tests fail and say
 //! how to install it; they never skip.
@@ -14,11 +15,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Metric contract v1 (DESIGN.md). Histograms also export `_bucket`, `_sum` and `_count`.
+/// Metric contract v2 (docs/metrics.md). Histograms also export `_bucket`, `_sum` and `_count`.
+/// Every metric of this list must be used by a rule, a dashboard or a runbook.
 const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_probe_success",
     "mailcanary_probe_cycles_total",
     "mailcanary_probe_failures_total",
+    // Gauges of the last cycle: the whole cycle, and each phase (0 for a phase not reached).
+    "mailcanary_probe_duration_seconds",
+    "mailcanary_phase_duration_seconds",
     "mailcanary_last_success_timestamp_seconds",
     "mailcanary_canaries_in_flight",
     "mailcanary_canaries_total",
@@ -27,7 +32,18 @@ const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_config_last_reload_successful",
     "mailcanary_build_info",
 ];
+/// `mailcanary_phase_seconds` is exported only with `[agent] phase_histograms = true`: docs may
+/// name it, but no rule or dashboard may read it ([`OPT_IN_METRICS`]).
 const CONTRACT_HISTOGRAMS: &[&str] = &["mailcanary_delivery_seconds", "mailcanary_phase_seconds"];
+/// Series the agent exports only when the config opts in. A rule or dashboard query reading one
+/// would be empty (or a dashboard panel blank) for every agent with the default config.
+const OPT_IN_METRICS: &[&str] = &["mailcanary_phase_seconds"];
+/// Gauges of the last cycle (contract v2): smoothed with `avg_over_time` / `max_over_time`, never
+/// `rate()`d or `increase()`d like the v1 phase histogram they replace.
+const LAST_CYCLE_GAUGES: &[&str] = &[
+    "mailcanary_probe_duration_seconds",
+    "mailcanary_phase_duration_seconds",
+];
 
 /// Fixed label value sets of the contract, space-separated.
 const STAGES: &str =
@@ -301,16 +317,10 @@ fn every_metric_named_is_in_the_contract() {
     for h in CONTRACT_HISTOGRAMS {
         known.extend(["", "_bucket", "_sum", "_count"].map(|suffix| format!("{h}{suffix}")));
     }
-    // PromQL sources: rules and dashboards (queries and variables); runbooks cite metrics too.
-    let mut promql: Vec<(String, String)> = vec![(RULES.to_string(), rules.clone())];
-    for (name, d) in support::load_dashboards() {
-        let mut text = d["templating"].to_string();
-        support::dashboard_queries(&d)
-            .into_iter()
-            .for_each(|(_, e)| text += &format!("\n{e}"));
-        promql.push((name, text));
-    }
+    let promql = promql_sources();
+    // Metric names in the rules file's comments are checked too, and runbooks cite metrics.
     let mut sources = promql.clone();
+    sources[0].1 = rules.clone();
     for entry in fs::read_dir(root().join("docs/runbooks")).expect("docs/runbooks") {
         let p = entry.expect("runbook entry").path();
         sources.push((p.display().to_string(), read(&p)));
@@ -330,7 +340,7 @@ fn every_metric_named_is_in_the_contract() {
                 let ok = known.contains(tok);
                 assert!(
                     ok,
-                    "{source}: {tok} is not in the metric contract (DESIGN.md)"
+                    "{source}: {tok} is not in the metric contract (docs/metrics.md)"
                 );
                 seen.insert(tok.to_string());
             }
@@ -347,13 +357,61 @@ fn every_metric_named_is_in_the_contract() {
     }
 }
 
-/// `stage`, `reason`, `outcome` matchers only name values of the contract's fixed sets
-/// (an alternative such as `imap_.*` must match at least one).
+/// The PromQL the product runs: the rules file without its comments, and each dashboard's
+/// queries and template variables.
+fn promql_sources() -> Vec<(String, String)> {
+    let rules = read(&root().join(RULES));
+    let code = rules.lines().filter(|l| !l.trim_start().starts_with('#'));
+    let rules = code.collect::<Vec<_>>().join("\n");
+    let mut promql: Vec<(String, String)> = vec![(RULES.to_string(), rules)];
+    for (name, d) in support::load_dashboards() {
+        let mut text = d["templating"].to_string();
+        support::dashboard_queries(&d)
+            .into_iter()
+            .for_each(|(_, e)| text += &format!("\n{e}"));
+        promql.push((name, text));
+    }
+    promql
+}
+
+/// A rule or dashboard reading a series that exists only when an agent opts in would be empty
+/// for every agent with the default config: the per-phase histogram is for users' own queries.
+#[test]
+fn no_rule_or_dashboard_reads_an_opt_in_series() {
+    for (source, text) in promql_sources() {
+        for tok in tokens(&text) {
+            let opt_in = OPT_IN_METRICS.iter().find(|m| tok.starts_with(**m));
+            assert!(
+                opt_in.is_none(),
+                "{source}: {tok} exists only when an agent opts in (`[agent] phase_histograms`)"
+            );
+        }
+    }
+}
+
+/// The last-cycle gauges are read as gauges (`avg_over_time`, `max_over_time`), not as counters.
+#[test]
+fn last_cycle_gauges_are_not_read_as_counters() {
+    for (source, text) in promql_sources() {
+        for g in LAST_CYCLE_GAUGES {
+            for f in ["rate(", "increase("] {
+                let counter = text.contains(&format!("{f}{g}"));
+                let why = "a gauge of the last cycle: use avg_over_time or max_over_time";
+                assert!(!counter, "{source}: {f}{g}...): {g} is {why}");
+            }
+        }
+    }
+}
+
+/// `stage`, `reason`, `outcome`, `phase` matchers only name values of the contract's fixed sets
+/// (an alternative such as `imap_.*` must match at least one). A phase is named like the stage
+/// it times.
 fn check_label_values(text: &str, source: &str) {
     for (label, set) in [
         ("stage", STAGES),
         ("reason", REASONS),
         ("outcome", OUTCOMES),
+        ("phase", STAGES),
     ] {
         let allowed: Vec<&str> = set.split_whitespace().collect();
         for op in ["=\"", "=~\""] {
