@@ -21,7 +21,7 @@ set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
 USERS="canary alice bob carol dave erin frank grace henry ivan judy kim"
-PKGS="postfix dovecot-imapd dovecot-lmtpd openssl prometheus prometheus-alertmanager"
+PKGS="postfix dovecot-imapd dovecot-lmtpd openssl nftables prometheus prometheus-alertmanager"
 OAUTH_INTROSPECTION_URL=${MAILSTACK_OAUTH_URL:-http://127.0.0.1:9799/introspect}
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
 DOVECOT_PID=/run/dovecot/master.pid
@@ -235,6 +235,30 @@ wait_auth() { # ok|fail: until Dovecot (which re-reads its passwd-file lazily) a
   log "Dovecot did not start to $1 the canary login"; return 1
 }
 
+# One listener down, nothing else touched: a kernel rule (nftables, its own table per fault)
+# answers new TCP connections to 127.0.0.1:PORT with a reset, exactly what a client sees when
+# nothing listens there. The daemon keeps running: its other listeners, and the sessions already
+# open on this one, are untouched. (Reconfiguring the daemon instead, e.g. a `doveadm reload`,
+# also ends logins in progress on every other listener.)
+refuse_port() { # fault-name port
+  local t="mailstack_${1//-/_}"
+  nft -f - <<NFT
+table inet $t
+delete table inet $t
+table inet $t {
+  chain input {
+    type filter hook input priority -10; policy accept;
+    ip daddr 127.0.0.1 tcp dport $2 tcp flags & (syn | ack) == syn reject with tcp reset
+  }
+}
+NFT
+  wait_port "$2" down
+}
+accept_port() { # fault-name port
+  nft delete table inet "mailstack_${1//-/_}" 2>/dev/null || true
+  wait_port "$2" up
+}
+
 FAULTS="imap-down smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data"
 
 fault() {
@@ -264,9 +288,10 @@ fault() {
     # IMAP (and SMTP AUTH) logins fail for the canary user: the account is unavailable
     imap-auth:on)   sed -i "s/^canary@$DOMAIN:{PLAIN}canary-secret/canary@$DOMAIN:{PLAIN}locked-out/" "$STATE/users"; wait_auth fail ;;
     imap-auth:off)  sed -i "s/^canary@$DOMAIN:{PLAIN}locked-out/canary@$DOMAIN:{PLAIN}canary-secret/" "$STATE/users"; wait_auth ok ;;
-    # one client type broken: IMAP STARTTLS listener on 143 gone, IMAPS 993 still up
-    imap-143-down:on)  sed -i 's/port = 143$/port = 0/' /etc/dovecot/local.conf; doveadm reload; wait_port 143 down ;;
-    imap-143-down:off) sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; doveadm reload; wait_port 143 up ;;
+    # one client type broken: new connections to the IMAP STARTTLS listener on 143 are refused,
+    # IMAPS 993 and every session already open are untouched (no Dovecot reload)
+    imap-143-down:on)  refuse_port imap-143-down 143 ;;
+    imap-143-down:off) accept_port imap-143-down 143 ;;
     *) echo "usage: mailstack.sh fault NAME on|off; NAME one of: $FAULTS" >&2; return 2 ;;
   esac
 }
@@ -274,6 +299,10 @@ fault() {
 reset_faults() {
   # A clean `up` never inherits a fault left on by an interrupted test run.
   if [ -f /etc/dovecot/local.conf ]; then sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; fi
+  local t
+  for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^mailstack_/ {print $3}'); do
+    nft delete table inet "$t"
+  done
 }
 
 case "${1:-}" in
