@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::ledger::Ledger;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::CycleCtx;
 use crate::scheduler::{Scheduler, Shared};
 use crate::status::StatusBoard;
@@ -52,7 +52,10 @@ pub async fn run(
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let ctx = cycle_ctx(&config, ledger)?;
     let region = config.agent.region.clone();
-    let metrics = Arc::new(Metrics::new(&region).map_err(|e| format!("metrics: {e}"))?);
+    let metrics = Arc::new(
+        Metrics::new(&region, MetricsOptions::for_config(&config))
+            .map_err(|e| format!("metrics: {e}"))?,
+    );
     let status = StatusBoard::default();
     let shared = Shared {
         ctx,
@@ -165,6 +168,14 @@ fn reload(
         } else {
             None
         };
+        if MetricsOptions::for_config(&new) != metrics.options {
+            // The metric set is fixed when the registry is built: changing it would reset
+            // every series. Said once here, applied at the next start.
+            tracing::warn!(
+                "phase_histograms or the longest lost_after changed: the metric set \
+                 (per-phase histograms, delivery buckets) follows at the next restart"
+            );
+        }
         scheduler.apply(new.instances(), ctx);
         *current = new;
         Ok(())

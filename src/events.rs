@@ -3,7 +3,7 @@
 
 use crate::config::Instance;
 use crate::ledger::{self, Outcome};
-use crate::metrics::{common, Metrics};
+use crate::metrics::{common, phases, Metrics};
 use crate::probe::cycle::CycleReport;
 use crate::probe::recorder::fmt_duration;
 use crate::probe::Stage;
@@ -19,21 +19,36 @@ pub fn cycle_started(metrics: &Metrics, inst: &Instance) {
 pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
     let l = common(inst);
 
-    // Phase durations, summed per stage (a stage may run several commands).
-    let mut phases: BTreeMap<Stage, f64> = BTreeMap::new();
+    // Phase durations of this cycle, summed per stage (a stage may run several commands). Every
+    // phase of the profile is set, so a phase the cycle did not reach reads 0, not an older
+    // cycle's time.
+    let mut reached: BTreeMap<Stage, f64> = BTreeMap::new();
     for s in r
         .steps
         .iter()
         .filter(|s| s.result.is_ok() && s.stage != Stage::Verify)
     {
-        *phases.entry(s.stage).or_default() += s.duration.as_secs_f64();
+        *reached.entry(s.stage).or_default() += s.duration.as_secs_f64();
     }
-    for (stage, secs) in &phases {
-        metrics
-            .phase
-            .with_label_values(&with(&l, stage.as_str()))
-            .observe(*secs);
+    for stage in phases(inst) {
+        if !reached.contains_key(&stage) {
+            metrics
+                .phase
+                .with_label_values(&with(&l, stage.as_str()))
+                .set(0.0);
+        }
     }
+    for (stage, secs) in &reached {
+        let pl = with(&l, stage.as_str());
+        metrics.phase.with_label_values(&pl).set(*secs);
+        if let Some(h) = &metrics.phase_histogram {
+            h.with_label_values(&pl).observe(*secs);
+        }
+    }
+    metrics
+        .probe_duration
+        .with_label_values(&l)
+        .set(r.duration.as_secs_f64());
     for (endpoint, not_after) in &r.certs {
         metrics
             .cert_expiry
@@ -45,6 +60,14 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
             .canaries
             .with_label_values(&with(&l, outcome.as_str()))
             .inc();
+        // Every canary that arrived, once, with its true delay: on time, late (settled by a
+        // later cycle, maybe after a restart) or recovered after being declared lost.
+        if matches!(
+            outcome,
+            Outcome::OnTime | Outcome::Late | Outcome::Recovered
+        ) {
+            metrics.delivery.with_label_values(&l).observe(*delay);
+        }
         match outcome {
             Outcome::OnTime => {}
             Outcome::Lost => {
@@ -78,12 +101,6 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
         None => {
             metrics.success.with_label_values(&l).set(1);
             metrics.last_success.with_label_values(&l).set(now);
-            if let Some(d) = r.delivery {
-                metrics
-                    .delivery
-                    .with_label_values(&l)
-                    .observe(d.as_secs_f64());
-            }
             tracing::info!(probe = l[0], client = l[1], region = l[2],
                 delivery = %r.delivery.map(fmt_duration).unwrap_or_default(), "cycle ok");
         }

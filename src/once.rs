@@ -8,7 +8,7 @@
 use crate::agent;
 use crate::config::{Config, Instance};
 use crate::ledger::Ledger;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::{CycleReport, InstanceMemory};
 use crate::probe::recorder::fmt_duration;
 use crate::scheduler::{self, Shared};
@@ -70,7 +70,10 @@ pub async fn once(path: &Path, probe: Option<&str>, client: Option<&str>) -> Res
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let shared = Shared {
         ctx: agent::cycle_ctx(&config, ledger)?,
-        metrics: Arc::new(Metrics::new(&config.agent.region).map_err(|e| e.to_string())?),
+        metrics: Arc::new(
+            Metrics::new(&config.agent.region, MetricsOptions::for_config(&config))
+                .map_err(|e| e.to_string())?,
+        ),
         status: StatusBoard::default(),
     };
     let mut all_ok = true;

@@ -181,6 +181,7 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
     let budget = cycle_budget(inst);
     let mut rec = Recorder::new(inst.probe.timeout, budget);
     let started = SystemTime::now();
+    let began = tokio::time::Instant::now();
     // Steps are bounded by the recorder; this outer bound is a guard against a bug, with a
     // second of grace so the recorder's own timeout is the one that normally fires.
     let outcome = tokio::time::timeout(
@@ -194,6 +195,7 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
             let stage = rec.current.unwrap_or(Stage::Delivery);
             CycleReport {
                 started,
+                duration: began.elapsed(),
                 steps: std::mem::take(&mut rec.steps),
                 failure: Some(Failure::new(
                     stage,

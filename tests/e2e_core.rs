@@ -143,9 +143,12 @@ fn run_exports_metrics_and_follows_an_imap_outage(backend: Backend) {
         for phase in PHASES {
             let mut l = labels(c).to_vec();
             l.push(("phase", phase));
-            let n = find(&s, "mailcanary_phase_seconds_count", &l).unwrap_or(0.0);
-            assert!(n >= 1.0, "{c}: no observation of phase {phase}");
+            // A gauge of the last cycle, which succeeded: every phase took some time.
+            let secs = find(&s, "mailcanary_phase_duration_seconds", &l).unwrap_or(0.0);
+            assert!(secs > 0.0, "{c}: phase {phase} has no duration ({secs})");
         }
+        let whole = find(&s, "mailcanary_probe_duration_seconds", &labels(c)).unwrap_or(0.0);
+        assert!(whole > 0.0, "{c}: no cycle duration");
         assert_eq!(
             find(
                 &s,

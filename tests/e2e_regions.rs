@@ -131,7 +131,8 @@ fn three_regions_order_by_latency_and_a_cut_link_fails_only_its_region() {
             deadline: "10s",
             extra: "",
         };
-        let config = stack::write_config(&d, &[spec], "");
+        // Per-phase percentiles need the opt-in phase histograms (the text lands in [agent]).
+        let config = stack::write_config(&d, &[spec], "phase_histograms = true\n");
         regions.get(name).localize(&config);
         regions.start_agent(name, &config);
     }

@@ -48,6 +48,8 @@ pub struct Agent {
     pub web: Web,
     /// DNS servers for MX lookups; empty means the system resolver.
     pub dns_servers: Vec<SocketAddr>,
+    /// Export `mailcanary_phase_seconds` histograms besides the per-phase gauges.
+    pub phase_histograms: bool,
 }
 
 /// TLS and basic auth for the agent's own HTTP endpoints, both off by default.
@@ -156,6 +158,16 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// The longest `lost_after` of any probe: how long after acceptance a canary can still
+    /// settle with a delay (the delivery histogram's buckets reach that far).
+    pub fn longest_lost_after(&self) -> Duration {
+        self.probes
+            .iter()
+            .map(|p| p.lost_after)
+            .max()
+            .unwrap_or_default()
     }
 }
 

@@ -47,6 +47,10 @@ pub struct AgentSection {
     /// DNS servers (`ip` or `ip:port`) for MX lookups; the system's resolv.conf when empty.
     #[serde(default)]
     pub dns_servers: Vec<Spanned<String>>,
+    /// Keep a histogram per protocol phase (`mailcanary_phase_seconds`) besides the gauges of
+    /// the last cycle: more series, for small fleets that want percentiles per phase.
+    #[serde(default)]
+    pub phase_histograms: bool,
 }
 
 /// A probe file holds exactly one probe at its top level.

@@ -301,6 +301,7 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
         ca_file,
         web: Web::default(),
         dns_servers,
+        phase_histograms: a.phase_histograms,
     })
 }
 

@@ -1,29 +1,77 @@
-//! The Prometheus metrics of metric contract v1 (see README "Metrics"), in one registry owned by
-//! the agent (never the process-global default).
+//! The Prometheus metrics of metric contract v2 (docs/metrics.md; README "Metrics"), in one
+//! registry owned by the agent (never the process-global default).
 //!
 //! Label values come only from config names and the fixed sets of [`Stage`], [`Reason`],
 //! [`Outcome`] and phase names, never from server text, so cardinality is bounded by the config.
 //! Series every dashboard needs (success, cycles, each outcome, each phase the profile goes
 //! through) are created up front when an instance is registered, as blackbox_exporter does, so
 //! a probe that has never succeeded still has them.
+//!
+//! Per-phase durations are gauges of the last cycle (a histogram per phase only when
+//! [`MetricsOptions::phase_histograms`] asks for it), which keeps an instance under 50 series;
+//! the delivery histogram is observed once per settled canary, late ones included, with buckets
+//! reaching the longest `lost_after`.
 
-use crate::config::{Instance, TlsMode};
+use crate::config::{Config, Instance, TlsMode};
 use crate::ledger::Outcome;
 use crate::probe::{Reason, Stage};
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-mod text;
+mod exposition;
 
-const DELIVERY_BUCKETS: &[f64] = &[
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+pub use exposition::Exposition;
+
+/// Bounds of the delivery histogram, cut after the first one that reaches the longest
+/// `lost_after` ([`delivery_buckets`]). 60 s, the default SLO threshold, is always one.
+const DELIVERY_BOUNDS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+    21600.0, 86400.0, 604800.0,
 ];
-const PHASE_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+/// Few buckets: the opt-in per-phase histograms multiply by phases.
+const PHASE_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.5, 2.5, 10.0];
 const COMMON: &[&str] = &["probe", "client", "region"];
+
+/// What the metric set looks like, fixed for the life of the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsOptions {
+    /// Export `mailcanary_phase_seconds` histograms besides the per-phase gauges.
+    pub phase_histograms: bool,
+    /// Bucket bounds of `mailcanary_delivery_seconds`.
+    pub delivery_buckets: Vec<f64>,
+}
+
+impl Default for MetricsOptions {
+    /// The options of a config whose probes all use the default `lost_after` (10 minutes).
+    fn default() -> Self {
+        MetricsOptions {
+            phase_histograms: false,
+            delivery_buckets: delivery_buckets(Duration::from_secs(600)),
+        }
+    }
+}
+
+impl MetricsOptions {
+    pub fn for_config(config: &Config) -> Self {
+        MetricsOptions {
+            phase_histograms: config.agent.phase_histograms,
+            delivery_buckets: delivery_buckets(config.longest_lost_after()),
+        }
+    }
+}
+
+/// The delivery histogram's bounds: up to and including the first bound at or past
+/// `longest_lost_after` (a canary settles no later than that), never fewer than up to 60 s.
+pub fn delivery_buckets(longest_lost_after: Duration) -> Vec<f64> {
+    let reach = longest_lost_after.as_secs_f64().max(60.0);
+    let cut = DELIVERY_BOUNDS
+        .iter()
+        .position(|b| *b >= reach)
+        .unwrap_or(DELIVERY_BOUNDS.len() - 1);
+    DELIVERY_BOUNDS[..=cut].to_vec()
+}
 
 /// Every metric the agent exports.
 pub struct Metrics {
@@ -32,7 +80,12 @@ pub struct Metrics {
     pub cycles: IntCounterVec,
     pub failures: IntCounterVec,
     pub delivery: HistogramVec,
-    pub phase: HistogramVec,
+    /// Seconds each phase took in the last cycle (0 for a phase it did not reach).
+    pub phase: GaugeVec,
+    /// Per-phase histograms, only when the options ask for them.
+    pub phase_histogram: Option<HistogramVec>,
+    /// How long the last cycle took.
+    pub probe_duration: GaugeVec,
     pub last_success: GaugeVec,
     pub in_flight: IntGaugeVec,
     pub canaries: IntCounterVec,
@@ -40,8 +93,9 @@ pub struct Metrics {
     pub cert_expiry: GaugeVec,
     pub reload_ok: IntGaugeVec,
     pub build_info: IntGaugeVec,
-    /// Length of the last `/metrics` page.
-    last_render_len: AtomicUsize,
+    pub options: MetricsOptions,
+    /// `/metrics`: encoded off the probes' threads, one encoding at a time.
+    pub exposition: Exposition,
 }
 
 fn labels(extra: &[&'static str]) -> Vec<&'static str> {
@@ -49,8 +103,17 @@ fn labels(extra: &[&'static str]) -> Vec<&'static str> {
 }
 
 impl Metrics {
-    pub fn new(region: &str) -> Result<Metrics, prometheus::Error> {
+    pub fn new(region: &str, options: MetricsOptions) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
+        let phase_histogram = if options.phase_histograms {
+            Some(HistogramVec::new(
+                HistogramOpts::new("mailcanary_phase_seconds", "Time per protocol phase")
+                    .buckets(PHASE_BUCKETS.to_vec()),
+                &labels(&["phase"]),
+            )?)
+        } else {
+            None
+        };
         let m = Metrics {
             success: IntGaugeVec::new(
                 Opts::new(
@@ -73,15 +136,26 @@ impl Metrics {
             delivery: HistogramVec::new(
                 HistogramOpts::new(
                     "mailcanary_delivery_seconds",
-                    "SMTP accepted (end of DATA) to canary visible over IMAP",
+                    "SMTP accepted (end of DATA) to canary visible over IMAP, observed once per \
+                     canary when it settles (on time, late or recovered)",
                 )
-                .buckets(DELIVERY_BUCKETS.to_vec()),
+                .buckets(options.delivery_buckets.clone()),
                 COMMON,
             )?,
-            phase: HistogramVec::new(
-                HistogramOpts::new("mailcanary_phase_seconds", "Time per protocol phase")
-                    .buckets(PHASE_BUCKETS.to_vec()),
+            phase: GaugeVec::new(
+                Opts::new(
+                    "mailcanary_phase_duration_seconds",
+                    "Seconds each protocol phase took in the last cycle (0: not reached)",
+                ),
                 &labels(&["phase"]),
+            )?,
+            phase_histogram,
+            probe_duration: GaugeVec::new(
+                Opts::new(
+                    "mailcanary_probe_duration_seconds",
+                    "How long the last cycle took, start to end",
+                ),
+                COMMON,
             )?,
             last_success: GaugeVec::new(
                 Opts::new(
@@ -130,7 +204,8 @@ impl Metrics {
                 &["version", "region"],
             )?,
             registry,
-            last_render_len: AtomicUsize::new(0),
+            options,
+            exposition: Exposition::default(),
         };
         for c in m.collectors() {
             m.registry.register(c)?;
@@ -147,12 +222,13 @@ impl Metrics {
     }
 
     fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        vec![
+        let mut all: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.success.clone()),
             Box::new(self.cycles.clone()),
             Box::new(self.failures.clone()),
             Box::new(self.delivery.clone()),
             Box::new(self.phase.clone()),
+            Box::new(self.probe_duration.clone()),
             Box::new(self.last_success.clone()),
             Box::new(self.in_flight.clone()),
             Box::new(self.canaries.clone()),
@@ -160,7 +236,11 @@ impl Metrics {
             Box::new(self.cert_expiry.clone()),
             Box::new(self.reload_ok.clone()),
             Box::new(self.build_info.clone()),
-        ]
+        ];
+        if let Some(h) = &self.phase_histogram {
+            all.push(Box::new(h.clone()));
+        }
+        all
     }
 
     /// Creates the series an instance always has, so dashboards and `rate()` see them from the
@@ -170,6 +250,7 @@ impl Metrics {
         let l = [l[0], l[1], l[2]];
         self.success.with_label_values(&l);
         self.cycles.with_label_values(&l);
+        self.probe_duration.with_label_values(&l);
         self.delivery.with_label_values(&l);
         self.in_flight.with_label_values(&l);
         for o in Outcome::ALL {
@@ -177,8 +258,11 @@ impl Metrics {
                 .with_label_values(&[l[0], l[1], l[2], o.as_str()]);
         }
         for p in phases(i) {
-            self.phase
-                .with_label_values(&[l[0], l[1], l[2], p.as_str()]);
+            let pl = [l[0], l[1], l[2], p.as_str()];
+            self.phase.with_label_values(&pl);
+            if let Some(h) = &self.phase_histogram {
+                h.with_label_values(&pl);
+            }
         }
     }
 
@@ -188,14 +272,17 @@ impl Metrics {
         let l = [l[0], l[1], l[2]];
         let _ = self.success.remove_label_values(&l);
         let _ = self.cycles.remove_label_values(&l);
+        let _ = self.probe_duration.remove_label_values(&l);
         let _ = self.delivery.remove_label_values(&l);
         let _ = self.in_flight.remove_label_values(&l);
         let _ = self.last_success.remove_label_values(&l);
         let _ = self.sentinel_intact.remove_label_values(&l);
         for s in Stage::ALL {
-            let _ = self
-                .phase
-                .remove_label_values(&[l[0], l[1], l[2], s.as_str()]);
+            let pl = [l[0], l[1], l[2], s.as_str()];
+            let _ = self.phase.remove_label_values(&pl);
+            if let Some(h) = &self.phase_histogram {
+                let _ = h.remove_label_values(&pl);
+            }
             for r in Reason::ALL {
                 let _ =
                     self.failures
@@ -214,16 +301,24 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format, in a string sized from the previous scrape so that a large
-    /// page is written without growing (and copying) its buffer.
+    /// The text exposition format, written by the `prometheus` crate's `TextEncoder` into a
+    /// buffer sized from the previous page. Blocking work, proportional to the series count:
+    /// the web handler runs it through [`Exposition`], off the threads that time the probes.
+    /// (A hand-written encoder paid off with contract v1's ~300 series per instance; with v2's
+    /// ~44 it was within 10 % of this one, bench/RESULTS.md.)
     pub fn render(&self) -> String {
+        use prometheus::Encoder;
         let families = self.registry.gather();
-        let hint = self.last_render_len.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(hint + hint / 8 + 1024);
-        text::encode(&families, &mut out);
+        let mut buf = Vec::with_capacity(self.exposition.size_hint());
+        // Encoding into a Vec fails only on metric families the agent never builds.
+        if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut buf) {
+            tracing::error!(error = %e, "cannot encode /metrics");
+            buf.clear();
+        }
         drop(families);
-        self.last_render_len.store(out.len(), Ordering::Relaxed);
-        out
+        self.exposition.remember_size(buf.len());
+        // The encoder writes only UTF-8 (names, escaped label values and numbers).
+        String::from_utf8(buf).unwrap_or_default()
     }
 }
 
@@ -271,4 +366,24 @@ pub fn endpoints(i: &Instance) -> [String; 2] {
         format!("{}:{}", p.smtp.host, p.smtp.port(c.smtp.tls, c.smtp.port)),
         format!("{}:{}", p.imap.host, p.imap.port(c.imap.tls, c.imap.port)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_buckets;
+    use std::time::Duration;
+
+    #[test]
+    fn delivery_buckets_reach_the_longest_lost_after() {
+        let secs = Duration::from_secs;
+        // The default lost_after: 10 deadlines of 60 s.
+        assert_eq!(delivery_buckets(secs(600)).last(), Some(&600.0));
+        assert_eq!(delivery_buckets(secs(601)).last(), Some(&1800.0));
+        // Never short of the SLO threshold, nor past a week (later is +Inf).
+        assert_eq!(delivery_buckets(secs(1)).last(), Some(&60.0));
+        assert_eq!(delivery_buckets(Duration::MAX).last(), Some(&604800.0));
+        for b in [secs(0), secs(90), secs(86_400 * 365)] {
+            assert!(delivery_buckets(b).contains(&60.0));
+        }
+    }
 }

@@ -48,6 +48,8 @@ pub struct InstanceMemory {
 #[derive(Debug, Clone)]
 pub struct CycleReport {
     pub started: SystemTime,
+    /// How long the cycle took, start to end.
+    pub duration: Duration,
     pub steps: Vec<StepRecord>,
     /// The first failure in mail-path order; `None` means success.
     pub failure: Option<Failure>,
@@ -106,8 +108,10 @@ pub async fn run(
     rec: &mut Recorder,
 ) -> CycleReport {
     let started = SystemTime::now();
+    let began = Instant::now();
     let mut report = CycleReport {
         started,
+        duration: Duration::ZERO,
         steps: Vec::new(),
         failure: None,
         canary_id: None,
@@ -176,10 +180,35 @@ pub async fn run(
     };
     report.accepted = accepted.clone();
 
-    // Watch for this cycle's canary.
-    if let (Some(s), Some(acc)) = (imap.as_mut(), accepted.as_ref()) {
-        let until = acc.at + p.deadline;
-        match watch(s, rec, &canary.id, until, c.watch).await {
+    // Watch for this cycle's canary while the ledger records it as accepted: the watch starts
+    // reading at once, so a push that arrives during the ledger's commit is timed when it
+    // arrives, not after our own bookkeeping.
+    let watched = async {
+        match (imap.as_mut(), accepted.as_ref()) {
+            (Some(s), Some(acc)) => {
+                Some(watch(s, rec, &canary.id, acc.at + p.deadline, c.watch).await)
+            }
+            _ => None,
+        }
+    };
+    let marked = async {
+        match accepted.as_ref() {
+            Some(acc) => mark_accepted(ctx, &canary.id, acc).await,
+            None => Ok(()),
+        }
+    };
+    let (watched, marked) = tokio::join!(watched, marked);
+    // Settling needs the acceptance on record (the delay counts from it): when the ledger could
+    // not record it, a later cycle's sweep settles the canary instead.
+    let watched = match marked {
+        Ok(()) => watched,
+        Err(f) => {
+            failures.push(f);
+            None
+        }
+    };
+    if let (Some(watched), Some(s), Some(acc)) = (watched, imap.as_mut(), accepted.as_ref()) {
+        match watched {
             Ok(Some((seen, uids))) => {
                 let seen_wall = acc.at_wall + seen.saturating_duration_since(acc.at);
                 match settle_found(
@@ -248,10 +277,12 @@ pub async fn run(
     report.failure = failures.into_iter().next();
     report.steps = std::mem::take(&mut rec.steps);
     report.certs = std::mem::take(&mut rec.certs);
+    report.duration = began.elapsed();
     report
 }
 
-/// Sends the canary, recording it in the ledger before DATA and as accepted after 250.
+/// Sends the canary, recording it in the ledger before DATA (the caller records the 250, see
+/// [`mark_accepted`]).
 async fn send(
     ctx: &CycleCtx,
     inst: &Instance,
@@ -290,24 +321,28 @@ async fn send(
         .await
         .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))?;
     let id = canary.id.clone();
-    match session.data(rec, &canary.message).await {
-        Ok(acc) => {
-            let (at, q) = (ledger::unix(acc.at_wall), acc.queue_id.clone());
-            ctx.ledger
-                .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
-                .await
-                .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))?;
-            Ok(acc)
-        }
-        Err(f) => {
-            // A reply that refused the message means it was never in flight; a timeout or a
-            // reset leaves it open: the server may have taken it.
-            if matches!(f.reason, Reason::TempFail | Reason::PermFail) {
-                let _ = ctx.ledger.run(move |l| l.mark_rejected(&id)).await;
-            }
-            Err(f)
+    let sent = session.data(rec, &canary.message).await;
+    if let Err(f) = &sent {
+        // A reply that refused the message means it was never in flight; a timeout or a reset
+        // leaves it open: the server may have taken it.
+        if matches!(f.reason, Reason::TempFail | Reason::PermFail) {
+            let _ = ctx.ledger.run(move |l| l.mark_rejected(&id)).await;
         }
     }
+    sent
+}
+
+/// Records in the ledger that the server accepted canary `id` (in flight from then on).
+async fn mark_accepted(ctx: &CycleCtx, id: &str, acc: &Accepted) -> Result<(), Failure> {
+    let (id, at, q) = (
+        id.to_string(),
+        ledger::unix(acc.at_wall),
+        acc.queue_id.clone(),
+    );
+    ctx.ledger
+        .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
+        .await
+        .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))
 }
 
 /// Waits until the canary is visible or `until`. Returns when it was seen and its UIDs.

@@ -4,7 +4,7 @@
 mod page;
 pub mod serve;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Exposition, Metrics};
 use crate::status::StatusBoard;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -38,15 +38,27 @@ pub fn router(state: WebState, web: &crate::config::Web) -> Result<Router, Strin
     serve::with_auth(protected, open, web)
 }
 
+/// `/metrics`: encoded off the probes' threads, one encoding shared by concurrent scrapes
+/// ([`Exposition`]), and sent without copying the page.
 async fn metrics(State(s): State<WebState>) -> Response {
+    let page = Exposition::page(&s.metrics).await;
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        axum::body::Body::from(bytes::Bytes::from_owner(PageBytes(page))),
     )
         .into_response()
+}
+
+/// A shared page as a response body's bytes.
+struct PageBytes(Arc<str>);
+
+impl AsRef<[u8]> for PageBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// The status page's data as JSON: `region`, `version`, `now` (unix seconds), `instances`

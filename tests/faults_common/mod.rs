@@ -9,7 +9,7 @@ pub mod demo;
 use mailcanary::config::{Config, Instance};
 use mailcanary::events;
 use mailcanary::ledger::Ledger;
-use mailcanary::metrics::{common, Metrics};
+use mailcanary::metrics::{common, Metrics, MetricsOptions};
 use mailcanary::probe::cycle::{CycleReport, InstanceMemory};
 use mailcanary::probe::{Reason, Stage};
 use mailcanary::scheduler::{self, Shared};
@@ -167,7 +167,10 @@ pub fn shared(config: &Config) -> Shared {
     let ledger = Ledger::in_memory().expect("in-memory ledger");
     Shared {
         ctx: mailcanary::agent::cycle_ctx(config, ledger).expect("cycle context"),
-        metrics: Arc::new(Metrics::new(&config.agent.region).expect("metrics")),
+        metrics: Arc::new(
+            Metrics::new(&config.agent.region, MetricsOptions::for_config(config))
+                .expect("metrics"),
+        ),
         status: StatusBoard::default(),
     }
 }
@@ -262,6 +265,36 @@ pub fn check(row: &Row, ran: &Ran) -> Vec<String> {
         if !ran.transcript.contains(reply.as_str()) {
             bad.push(format!("{}: transcript lacks the reply {reply:?}", row.id));
         }
+    }
+    // Phase gauges describe this cycle only: each phase reads the time of its steps that
+    // succeeded in it, so a phase the failure cut off reads 0, not an earlier cycle's time.
+    let [p, c, r] = common(&ran.inst);
+    for phase in mailcanary::metrics::phases(&ran.inst) {
+        let exported = ran
+            .metrics
+            .phase
+            .with_label_values(&[p, c, r, phase.as_str()])
+            .get();
+        let ran_ok: f64 = (ran.report.steps.iter())
+            .filter(|s| s.stage == phase && s.result.is_ok())
+            .map(|s| s.duration.as_secs_f64())
+            .sum();
+        if (exported - ran_ok).abs() > 1e-9 {
+            bad.push(format!(
+                "{}: mailcanary_phase_duration_seconds{{phase={phase}}} is {exported}, the \
+                 cycle's successful {phase} steps took {ran_ok}",
+                row.id
+            ));
+        }
+    }
+    let whole = (ran.metrics.probe_duration)
+        .with_label_values(&[p, c, r])
+        .get();
+    if whole <= 0.0 || whole > ran.wall.as_secs_f64() {
+        bad.push(format!(
+            "{}: mailcanary_probe_duration_seconds {whole}, the cycle took {:?}",
+            row.id, ran.wall
+        ));
     }
     if ran.wall > ran.budget + Duration::from_secs(1) {
         bad.push(format!(
