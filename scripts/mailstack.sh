@@ -20,7 +20,7 @@
 set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
-USERS="canary alice bob carol dave erin frank grace henry ivan judy kim"
+USERS="canary alice bob carol dave erin frank grace henry ivan judy kim lena"
 PKGS="postfix dovecot-imapd dovecot-lmtpd openssl nftables prometheus prometheus-alertmanager"
 OAUTH_INTROSPECTION_URL=${MAILSTACK_OAUTH_URL:-http://127.0.0.1:9799/introspect}
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
