@@ -1,5 +1,7 @@
 """Phases against the embedded server: fidelity, cost, scale."""
 
+import threading
+
 from common import *  # noqa: F401,F403
 
 
@@ -129,8 +131,27 @@ def run_scale(n, seconds, warmup, idle10):
             agents.append(small)
         log(f"scale {n}: agent up in {startup:.1f} s; warm-up {warmup} s, measuring {seconds} s")
         time.sleep(warmup)
-        with Perf(agent.pid, f"scale{n}"):
-            m = measure_window(agent, seconds, every=5.0, others=[server])
+        # Prometheus' part: a scrape every 15 s throughout the window, so the CPU and the
+        # delivery times measured include what scrapes do to the probes.
+        every = env_int("BENCH_SCALE_SCRAPE_EVERY", 15)
+        stop = threading.Event()
+
+        def scraper():
+            while not stop.wait(every):
+                try:
+                    agent.metrics()
+                except Exception as e:  # counted in the figures as a missed scrape
+                    log(f"scale {n}: scrape failed: {e}")
+
+        t = threading.Thread(target=scraper, daemon=True)
+        t.start()
+        try:
+            with Perf(agent.pid, f"scale{n}"):
+                m = measure_window(agent, seconds, every=5.0, others=[server])
+        finally:
+            stop.set()
+            t.join()
+        m["scrape_every_s"] = every
         m["server_cpu_pct_one_core"] = m["others_cpu_s"][0] / m["wall_s"] * 100
         scrapes = env_int("BENCH_SCRAPES", 20) if n <= 1000 else env_int("BENCH_SCRAPES_BIG", 5)
         with Perf(agent.pid, f"scrape{n}"):

@@ -16,7 +16,8 @@ def fmt(v, d=1):
 def report(d, command, append):
     d = Path(d)
     load = lambda n: json.loads((d / n).read_text()) if (d / n).exists() else None
-    fid, cost, stack, scale = (load(f"{n}.json") for n in ("fidelity", "cost", "stack", "scale"))
+    fid, cost, stack, scale, enc = (load(f"{n}.json")
+                                    for n in ("fidelity", "cost", "stack", "scale", "encoders"))
     rows, verdicts = [], []
 
     def target(name, ok, measured, goal):
@@ -63,8 +64,8 @@ def report(d, command, append):
                      "at 1 s)", f"{fmt(cost['cpu_per_1000'],2)} s", "",
                      f"{int(cost['cycles'])} cycles, {int(cost['failures'])} failed, "
                      f"{fmt(cost['wall_s'],0)} s"))
-        target("≤ 2 CPU-s per 1,000 cycles (embedded)", cost["cpu_per_1000"] <= 2,
-               f"{cost['cpu_per_1000']:.2f} s", "≤ 2 s")
+        target("≤ 3 CPU-s per 1,000 cycles (embedded)", cost["cpu_per_1000"] <= 3,
+               f"{cost['cpu_per_1000']:.2f} s", "≤ 3 s")
         rows.append(("  agent peak RSS (VmHWM)", f"{cost['hwm_kib']/1024:.1f} MiB", "", ""))
         rows.append(("  embedded server CPU-s per 1,000 cycles (for scale)",
                      f"{fmt(cost['server_cpu_per_1000'],2)} s", "", ""))
@@ -93,7 +94,7 @@ def report(d, command, append):
             ratio = pe["cpu_per_1000"] / ac["cpu_per_1000"]
             rows.append(("  peer ÷ agent, CPU per cycle (same stack, same run)",
                          f"{ratio:.0f}×", "", ""))
-            target("≥ 20× cheaper than the peer", ratio >= 20, f"{ratio:.0f}×", "≥ 20×")
+            target("≥ 100× cheaper than the peer", ratio >= 100, f"{ratio:.0f}×", "≥ 100×")
     if scale:
         for key in ("1000", "big"):
             s = scale.get(key)
@@ -107,7 +108,9 @@ def report(d, command, append):
                          "interval", "", "", f"{fmt(s['wall_s'],0)} s measured after a "
                          f"{s.get('warmup_s', '?')} s warm-up; startup {fmt(s['startup_s'])} s"))
             sc = s["scrape"]
-            with15 = s["cpu_pct_one_core"] + sc["cpu_s_per_scrape"] / 15 * 100
+            # Runs that scraped every 15 s during the window measured it; older ones add it.
+            with15 = (s["cpu_pct_one_core"] if s.get("scrape_every_s") else
+                      s["cpu_pct_one_core"] + sc["cpu_s_per_scrape"] / 15 * 100)
             rows.append(("  agent CPU, % of one core (cycles only / with a scrape every 15 s)",
                          f"{fmt(s['cpu_pct_one_core'])} % / {fmt(with15)} %", "",
                          f"{int(s['cycles'])} cycles, {int(s['failures'])} failed; server "
@@ -121,9 +124,12 @@ def report(d, command, append):
                          f"{sc['hwm_kib_after']/1024:.1f} MiB", "", "VmRSS / VmHWM"))
             if key == "1000":
                 peak = max(s["hwm_kib"], sc["hwm_kib_after"])
-                target("1,000 IDLE mailboxes < 150 MB RSS", peak * 1024 < 150e6,
-                       f"{peak*1024/1e6:.0f} MB peak (VmHWM, scrapes included)", "< 150 MB")
+                target("1,000 IDLE mailboxes ≤ 100 MB RSS", peak * 1024 <= 100e6,
+                       f"{peak*1024/1e6:.0f} MB peak (VmHWM, scrapes included)", "≤ 100 MB")
             ov = s.get("overhead_ms", {})
+            if key == "big" and ov.get("n"):
+                target(f"IDLE overhead p99 ≤ 20 ms at {n:,} (scraped every 15 s)",
+                       ov["p99"] <= 20, f"{ov['p99']:.1f} ms", "p99 ≤ 20 ms")
             if ov.get("n"):
                 rows.append(("  fidelity at this scale: delivery − true delay, median / p99 / max",
                              f"{fmt(ov['median'],2)} / {fmt(ov['p99'],2)} / {fmt(ov['max'],0)} ms",
@@ -135,8 +141,8 @@ def report(d, command, append):
                          f"{fmt(sc['median_ms'])} ms", "", f"{sc['bytes']/1e6:.1f} MB, max "
                          f"{fmt(sc['max_ms'])} ms, {fmt(sc['cpu_s_per_scrape'],2)} CPU-s each"))
             if key == "1000":
-                target("scrape < 100 ms at 1,000", sc["median_ms"] < 100,
-                       f"{sc['median_ms']:.0f} ms", "< 100 ms")
+                target("scrape ≤ 50 ms at 1,000", sc["median_ms"] <= 50,
+                       f"{sc['median_ms']:.0f} ms", "≤ 50 ms")
                 if "idle10" in s:
                     i10 = s["idle10"]
                     rows.append(("Idle agent, 10 probes at 60 s: RSS now / peak (VmHWM)",
@@ -145,6 +151,14 @@ def report(d, command, append):
                     target("idle agent with 10 probes < 20 MB RSS",
                            i10["hwm_kib"] * 1024 < 20e6, f"{i10['hwm_kib']*1024/1e6:.1f} MB",
                            "< 20 MB")
+    for e in enc or []:
+        rows.append((f"/metrics encoders on the agent's registry, {e['instances']:,} instances "
+                     f"({e['series']:,} series, {e['bytes']/1e6:.1f} MB): hand-written (v1) / "
+                     "crate's TextEncoder (served), median ms", f"{fmt(e['ours_ms']['median'])} / "
+                     f"{fmt(e['crate_ms']['median'])} ms", "",
+                     f"crate ÷ hand-written {e['crate_ms']['median'] / e['ours_ms']['median']:.2f}×; "
+                     f"max {fmt(e['ours_ms']['max'])} / {fmt(e['crate_ms']['max'])} ms, "
+                     f"n = {e['ours_ms']['n']} each, alternating, same page"))
     size = BIN.stat().st_size if BIN.exists() else None
     if size:
         rows.append(("Release binary (stripped, thin LTO)", f"{size/1e6:.1f} MB", "", ""))

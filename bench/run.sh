@@ -12,7 +12,7 @@
 # under it, and changes nothing on the stack itself (users judy and ivan only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PHASES=${BENCH_PHASES:-fidelity cost stack scale}
+PHASES=${BENCH_PHASES:-fidelity cost stack scale encoders}
 LOCK=/tmp/mailcanary-mailstack.lock
 command="$( (env | grep '^BENCH_' || true) | sort | tr '\n' ' ')bench/run.sh"
 
@@ -41,6 +41,10 @@ mkdir -p "$out/bin"
 cp target/release/mailcanary "$out/bin/"
 cargo build --release -q --example bench --target-dir target/bench
 cp target/bench/release/examples/bench "$out/bin/"
+if [[ " $PHASES " == *" encoders "* ]]; then
+  cargo build --release -q --example encoders --target-dir target/bench
+  cp target/bench/release/examples/encoders "$out/bin/"
+fi
 export BENCH_AGENT_BIN="$out/bin/mailcanary" BENCH_SERVER_BIN="$out/bin/bench"
 echo "bench: results in $out" >&2
 
@@ -48,6 +52,10 @@ for phase in $PHASES; do
   case $phase in
     stack) flock -s "$LOCK" python3 bench/bench.py stack "$out/stack.json" ;;
     fidelity|cost|scale) python3 bench/bench.py "$phase" "$out/$phase.json" ;;
+    # The two /metrics encoders side by side, in one process, at 1,000 and 10,000 instances.
+    encoders)
+      { echo "["; "$out/bin/encoders" 1000 20; echo ","; "$out/bin/encoders" 10000 5; echo "]"; } \
+        > "$out/encoders.json" ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac
 done
