@@ -1,7 +1,7 @@
 //! The alert rules and dashboards end to end, everything real on loopback: Postfix and Dovecot
 //! (scripts/mailstack.sh), the `mailcanary run` agent, Prometheus loading
 //! `alerts/mailcanary.rules.yml` (15 s scrape and evaluation, 15 s probe interval) and
-//! Alertmanager sending to a webhook receiver this test runs. Issue 7, "Done when" 2 to 4.
+//! Alertmanager sending to a webhook receiver this test runs.
 //!
 //! One agent / Prometheus / Alertmanager session; phases in a fixed order, each with its own
 //! assertions:
@@ -38,7 +38,7 @@ const REGION: &str = "test";
 /// One IDLE and one polling client (every 5 s).
 const CLIENTS: [&str; 2] = ["ios_mail", "outlook"];
 const SCRAPE: Duration = Duration::from_secs(15);
-/// Done when 2: the end-to-end-down alert reaches the webhook within this after Dovecot stops.
+/// The end-to-end-down alert reaches the webhook within this after Dovecot stops.
 const FIRE_WITHIN: Duration = Duration::from_secs(180);
 /// How long a firing notification is waited for: longer than [`FIRE_WITHIN`], so that a late
 /// one is measured and reported rather than only "not within".
@@ -221,7 +221,7 @@ fn check_panel_query(
     }
 }
 
-/// Done when 4. Polls until every panel has its series (or 150 s), then reports every panel
+/// Every dashboard panel returns series: polls until every panel has its series (or 150 s), then reports every panel
 /// without one, and why.
 fn dashboards_return_series_for_the_real_agent(s: &Session) {
     let started = Instant::now();
@@ -296,7 +296,7 @@ fn rules_are_quiet_for_a_healthy_agent(s: &Session) {
     println!("rules: {n} rules evaluate, no alert for a healthy agent");
 }
 
-/// Done when 3: a held queue is "accepted but not delivered", not "IMAP down".
+/// A held queue is "accepted but not delivered", not "IMAP down".
 fn held_queue_fires_delivery_stalled_not_imap(s: &Session) {
     let t0 = Instant::now();
     let hold = Fault::on("smtp-hold");
@@ -350,7 +350,7 @@ fn held_queue_fires_delivery_stalled_not_imap(s: &Session) {
     s.never_alerted(IMAP_FAILING, t0, "during the hold or after the release");
 }
 
-/// Done when 2: Dovecot stopped pages "end to end down" within 3 minutes; back, it resolves.
+/// Dovecot stopped pages "end to end down" within 3 minutes; back, it resolves.
 fn imap_down_pages_within_three_minutes_and_resolves(s: &Session) {
     let t0 = Instant::now();
     let outage = Fault::on("imap-down");

@@ -1,4 +1,5 @@
-//! `mailcanary demo --scenario libero`, end to end (issue 9, done-when 2 and 3).
+//! `mailcanary demo --scenario libero`, end to end: every phase of the replayed outage on the
+//! status page, and the incident report matching what the servers did.
 //!
 //! Runs the binary at twice the speed, and at each phase waits (on `/api/status`) until the page
 //! must show that phase's picture, then has headless Chromium screenshot the status page and

@@ -1,4 +1,4 @@
-//! Done-when 3 of issue 9: the late and lost canaries of `mailcanary report --json` after the
+//! The late and lost canaries of `mailcanary report --json` after the
 //! libero replay, compared with what the scenario's record says must have happened.
 //!
 //! The model, per canary the ledger shows accepted by SMTP: not in its server's delivery log →
