@@ -61,6 +61,7 @@ pub async fn plant(
         &inst.client.imap,
         &login,
         &p.mailbox,
+        None,
     )
     .await
     .map_err(fail)?;

@@ -210,9 +210,14 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
                 certs: Vec::new(),
                 in_flight: None,
                 sentinel: None,
+                recorded: false,
             }
         }
     };
+    if report.recorded {
+        return report;
+    }
+    // Cut off by the hard deadline before it could record itself.
     let owner = crate::ledger::Owner {
         probe: inst.probe.name.clone(),
         client: inst.client.name.clone(),

@@ -18,12 +18,15 @@
 //! Times are unix seconds (REAL). Every cycle's result is also kept (table `cycles`) for the
 //! incident report; both tables are pruned after the retention period.
 
+use end::{declare_lost_in, in_flight_in, record_cycle_in};
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{exec, join_uids, parse_uids, query_row, SCHEMA};
 
+mod end;
 mod sentinels;
 mod sql;
 mod types;
+pub use end::CycleEnd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -194,15 +197,7 @@ impl Ledger {
 
     /// Number of canaries of `owner` accepted and not yet seen nor declared lost.
     pub fn in_flight(&self, owner: &Owner) -> Result<i64> {
-        self.with(|db| {
-            query_row(
-                db,
-                "SELECT count(*) FROM canaries WHERE probe = ?1 AND client = ?2 AND region = ?3
-                   AND state IN ('sending', 'in_flight')",
-                params![owner.probe, owner.client, owner.region],
-                |r| r.get(0),
-            )
-        })
+        self.with(|db| in_flight_in(db, owner))
     }
 
     /// A verified copy of canary `id` was seen at `seen_at` under `uid`. Returns the outcome to
@@ -277,26 +272,7 @@ impl Ledger {
     pub fn declare_lost(&self, owner: &Owner, at: f64) -> Result<Vec<String>> {
         self.with(|db| {
             let tx = db.unchecked_transaction()?;
-            let lost: Vec<String> = {
-                let mut st = tx.prepare_cached(
-                    "UPDATE canaries SET state = 'lost', lost_at = ?4, updated_at = ?4
-                     WHERE probe = ?1 AND client = ?2 AND region = ?3 AND state = 'in_flight'
-                       AND accepted_at + lost_after_s < ?4
-                     RETURNING id",
-                )?;
-                let rows = st
-                    .query_map(params![owner.probe, owner.client, owner.region, at], |r| {
-                        r.get(0)
-                    })?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            exec(
-                &tx,
-                "UPDATE canaries SET state = 'unconfirmed', updated_at = ?4
-                 WHERE probe = ?1 AND client = ?2 AND region = ?3 AND state = 'sending'
-                   AND sent_at + lost_after_s < ?4",
-                params![owner.probe, owner.client, owner.region, at],
-            )?;
+            let lost = declare_lost_in(&tx, owner, at)?;
             tx.commit()?;
             Ok(lost)
         })
@@ -323,23 +299,7 @@ impl Ledger {
         started_at: f64,
         failure: Option<(&str, &str)>,
     ) -> Result<()> {
-        self.with(|db| {
-            exec(
-                db,
-                "INSERT INTO cycles (probe, client, region, started_at, ok, stage, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    owner.probe,
-                    owner.client,
-                    owner.region,
-                    started_at,
-                    failure.is_none(),
-                    failure.map(|f| f.0),
-                    failure.map(|f| f.1)
-                ],
-            )
-            .map(|_| ())
-        })
+        self.with(|db| record_cycle_in(db, owner, started_at, failure))
     }
 
     /// Deletes settled canaries and cycle results older than `before`.

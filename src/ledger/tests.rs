@@ -106,3 +106,45 @@ fn survives_reopen() {
         Outcome::OnTime
     );
 }
+
+#[test]
+fn the_end_of_a_cycle_declares_lost_records_the_cycle_and_counts_what_is_open() {
+    let l = Ledger::in_memory().unwrap();
+    canary(&l, "old", 1000.0);
+    l.mark_accepted("old", 1000.0, None).unwrap();
+    canary(&l, "new", 1590.0);
+    l.mark_accepted("new", 1591.0, None).unwrap();
+    canary(&l, "seen", 1590.0);
+    l.mark_accepted("seen", 1591.0, None).unwrap();
+    l.settle_seen("seen", 3, 1592.0).unwrap();
+
+    let end = l
+        .end_cycle(
+            &owner(),
+            1601.0,
+            1590.0,
+            Some(("delivery", "not_delivered")),
+        )
+        .unwrap();
+    assert_eq!(
+        end,
+        CycleEnd {
+            lost: vec!["old".to_string()],
+            in_flight: 1,
+            // "new" in flight, and "old", now lost, may still be recovered.
+            open: 2,
+        }
+    );
+    let cycles: Vec<(f64, bool, Option<String>)> = l
+        .query(|db| {
+            let mut st = db.prepare("SELECT started_at, ok, stage FROM cycles")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .unwrap();
+    assert_eq!(cycles, vec![(1590.0, false, Some("delivery".to_string()))]);
+
+    l.settle_seen("new", 4, 1602.0).unwrap();
+    let end = l.end_cycle(&owner(), 1603.0, 1602.0, None).unwrap();
+    assert_eq!((end.lost.len(), end.in_flight, end.open), (0, 0, 1));
+}

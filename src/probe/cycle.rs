@@ -14,10 +14,11 @@
 //! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch).
 
 use super::canary;
-use super::imap::{ImapLogin, ImapSession};
+use super::imap::{Caps, ImapLogin, ImapSession};
 use super::recorder::{Recorder, StepRecord};
 use super::settle::{settle_found, sweep};
 use super::smtp::{self, Accepted, SmtpSession};
+use super::watch::{sweep_due, watch};
 use super::{Failure, Reason, Stage};
 use crate::config::{AuthMech, Endpoint, Instance, Watch};
 use crate::ledger::{self, Ledger, NewCanary, Outcome, Owner};
@@ -42,7 +43,18 @@ pub struct InstanceMemory {
     pub examined: HashSet<u32>,
     /// Cycles run, for checks done every Nth cycle (sentinels).
     pub cycles: u64,
+    /// Canaries a sweep may still settle (sending, in flight or lost) after the last cycle, as
+    /// the ledger counted them; `None` before the first cycle or when it could not say.
+    pub open: Option<i64>,
+    /// Cycles since the last sweep.
+    pub since_sweep: u64,
+    /// The server's capabilities after login, as last asked, and cycles since.
+    pub caps: Option<Caps>,
+    pub caps_age: u64,
 }
+
+/// Cycles that reuse the capabilities the server last announced before asking it again.
+const CAPS_ASKED_EVERY: u64 = 100;
 
 /// Everything a cycle observed.
 #[derive(Debug, Clone)]
@@ -66,6 +78,9 @@ pub struct CycleReport {
     pub in_flight: Option<i64>,
     /// Whether every sentinel was intact, when they were checked this cycle.
     pub sentinel: Option<bool>,
+    /// Whether the cycle recorded itself in the ledger (a cycle cut off by its hard deadline
+    /// did not: the scheduler records it).
+    pub recorded: bool,
 }
 
 impl CycleReport {
@@ -122,6 +137,7 @@ pub async fn run(
         certs: Vec::new(),
         in_flight: None,
         sentinel: None,
+        recorded: false,
     };
     let mut failures: Vec<Failure> = Vec::new();
     let owner = owner(inst);
@@ -138,8 +154,19 @@ pub async fn run(
                 secret: &secret,
                 id: &c.id,
             };
-            match ImapSession::open(rec, &ctx.tls, &p.imap, &c.imap, &login, &p.mailbox).await {
-                Ok(s) => Some(s),
+            // Capabilities learnt in an earlier cycle, unless it is time to ask again.
+            let known = mem.caps.filter(|_| mem.caps_age < CAPS_ASKED_EVERY);
+            let opened =
+                ImapSession::open(rec, &ctx.tls, &p.imap, &c.imap, &login, &p.mailbox, known).await;
+            match opened {
+                Ok(s) => {
+                    if known.is_some() {
+                        mem.caps_age += 1;
+                    } else {
+                        (mem.caps, mem.caps_age) = (Some(s.caps()), 0);
+                    }
+                    Some(s)
+                }
                 Err(f) => {
                     failures.push(f);
                     None
@@ -154,9 +181,14 @@ pub async fn run(
     };
     let mut to_delete: Vec<u32> = Vec::new();
     if let Some(s) = imap.as_mut() {
-        if let Err(f) = sweep(ctx, s, rec, &owner, mem, &mut report, &mut to_delete).await {
-            failures.push(f);
-            imap = None;
+        if sweep_due(mem) {
+            mem.since_sweep = 0;
+            if let Err(f) = sweep(ctx, s, rec, &owner, mem, &mut report, &mut to_delete).await {
+                failures.push(f);
+                imap = None;
+            }
+        } else {
+            mem.since_sweep += 1;
         }
     }
     let watch_idle = matches!(c.watch, Watch::Idle);
@@ -257,24 +289,34 @@ pub async fn run(
         s.close(rec.budget());
     }
 
+    // One transaction: declare lost what is overdue, record this cycle, count what is open.
+    let first = failures
+        .first()
+        .map(|f| (f.stage.as_str(), f.reason.as_str()));
     let (ledger, o) = (ctx.ledger.clone(), owner.clone());
-    let now = ledger::now();
-    match ledger
-        .run(move |l| {
-            let lost = l.declare_lost(&o, now)?;
-            Ok((lost, l.in_flight(&o)?))
-        })
-        .await
-    {
-        Ok((lost, in_flight)) => {
+    let (now, started_at) = (ledger::now(), ledger::unix(started));
+    let end = ledger
+        .run(move |l| l.end_cycle(&o, now, started_at, first))
+        .await;
+    match end {
+        Ok(end) => {
             report
                 .settled
-                .extend(lost.into_iter().map(|id| (id, Outcome::Lost, 0.0)));
-            report.in_flight = Some(in_flight);
+                .extend(end.lost.into_iter().map(|id| (id, Outcome::Lost, 0.0)));
+            report.in_flight = Some(end.in_flight);
+            mem.open = Some(end.open);
         }
-        Err(e) => failures.push(Failure::new(Stage::Delivery, Reason::Internal, e)),
+        Err(e) => {
+            mem.open = None;
+            failures.push(Failure::new(Stage::Delivery, Reason::Internal, e))
+        }
     }
+    report.recorded = true;
     report.failure = failures.into_iter().next();
+    if report.failure.is_some() {
+        // Whatever went wrong, the next cycle asks the server what it offers.
+        mem.caps = None;
+    }
     report.steps = std::mem::take(&mut rec.steps);
     report.certs = std::mem::take(&mut rec.certs);
     report.duration = began.elapsed();
@@ -343,46 +385,4 @@ async fn mark_accepted(ctx: &CycleCtx, id: &str, acc: &Accepted) -> Result<(), F
         .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
         .await
         .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))
-}
-
-/// Waits until the canary is visible or `until`. Returns when it was seen and its UIDs.
-async fn watch(
-    s: &mut ImapSession,
-    rec: &mut Recorder,
-    id: &str,
-    until: Instant,
-    mode: Watch,
-) -> Result<Option<(Instant, Vec<u32>)>, Failure> {
-    loop {
-        if s.idling() {
-            let Some(pushed) = s.wait_push(rec, until).await? else {
-                return Ok(None);
-            };
-            let uids = s.search_header(rec, canary::ID_HEADER, id, false).await?;
-            if !uids.is_empty() {
-                return Ok(Some((pushed, uids)));
-            }
-            s.start_idle(rec).await?;
-        } else {
-            let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
-            let seen = Instant::now();
-            if !uids.is_empty() {
-                return Ok(Some((seen, uids)));
-            }
-            let interval = match mode {
-                Watch::Poll(i) => i,
-                // The server lacks IDLE: poll at a resolution fine enough for a deadline.
-                Watch::Idle => Duration::from_secs(1),
-            };
-            if seen + interval > until || rec.remaining() < interval {
-                let rest = until
-                    .saturating_duration_since(Instant::now())
-                    .min(rec.remaining());
-                tokio::time::sleep(rest).await;
-                let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
-                return Ok((!uids.is_empty()).then(|| (Instant::now(), uids)));
-            }
-            tokio::time::sleep(interval).await;
-        }
-    }
 }

@@ -10,7 +10,8 @@
 //! - [`canary`]: building and verifying signed canary messages;
 //! - [`sentinel`]: the stored messages checked for presence, bytes and flags;
 //! - [`recorder`]: runs each step under its deadline and keeps the transcript;
-//! - [`cycle`]: puts them together; `settle` records what was found in the ledger.
+//! - [`cycle`]: puts them together; `settle` records what was found in the ledger; `watch`
+//!   waits for the canary and decides whether a cycle sweeps for earlier ones.
 
 pub mod canary;
 pub mod cycle;
@@ -21,6 +22,7 @@ pub mod recorder;
 pub mod sentinel;
 mod settle;
 pub mod smtp;
+mod watch;
 
 use std::fmt;
 

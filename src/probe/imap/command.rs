@@ -56,11 +56,50 @@ pub(super) async fn tagged(
     stage: Stage,
     command: &str,
 ) -> Result<Untagged, Failure> {
-    let id = session
+    let id = send(session, stage, command).await?;
+    let mut out = Untagged::default();
+    complete(session, stage, command, &id, &mut out).await?;
+    Ok(out)
+}
+
+/// Runs `first` and `second` pipelined (RFC 3501 5.5): both are sent before either reply is
+/// read, one round trip instead of two, and both tagged completions are checked, in order, as
+/// [`tagged`] does; the untagged responses of both are returned together. Only for UID commands,
+/// whose meaning no untagged EXPUNGE can shift, and never for a command that must see the
+/// mailbox synced by the one before (Dovecot syncs only when nothing is pending).
+pub(super) async fn tagged_pipelined(
+    session: &mut Session<Conn>,
+    stage: Stage,
+    first: &str,
+    second: &str,
+) -> Result<Untagged, Failure> {
+    let a = send(session, stage, first).await?;
+    let b = send(session, stage, second).await?;
+    let mut out = Untagged::default();
+    complete(session, stage, first, &a, &mut out).await?;
+    complete(session, stage, second, &b, &mut out).await?;
+    Ok(out)
+}
+
+async fn send(
+    session: &mut Session<Conn>,
+    stage: Stage,
+    command: &str,
+) -> Result<async_imap::imap_proto::RequestId, Failure> {
+    session
         .run_command(command)
         .await
-        .map_err(|e| classify(stage, &e))?;
-    let mut out = Untagged::default();
+        .map_err(|e| classify(stage, &e))
+}
+
+/// Reads responses into `out` up to the tagged completion of `id` (the tag of `command`).
+async fn complete(
+    session: &mut Session<Conn>,
+    stage: Stage,
+    command: &str,
+    id: &async_imap::imap_proto::RequestId,
+    out: &mut Untagged,
+) -> Result<(), Failure> {
     for _ in 0..MAX_RESPONSES {
         let resp = session
             .read_response()
@@ -72,10 +111,10 @@ pub(super) async fn tagged(
                 tag,
                 status,
                 outcome,
-            } if *tag == id => {
+            } if tag == id => {
                 let text = outcome.information.as_deref().unwrap_or("");
                 return match status {
-                    Status::Ok => Ok(out),
+                    Status::Ok => Ok(()),
                     Status::No => Err(status_failure(stage, "NO", text)),
                     Status::Bad => Err(status_failure(stage, "BAD", text)),
                     other => Err(Failure::new(

@@ -6,6 +6,7 @@ use crate::config::AuthMech;
 use crate::probe::net::Conn;
 use crate::probe::{Failure, Reason, Stage};
 use async_imap::{Client, Session};
+use base64::Engine;
 
 /// SASL responses for AUTHENTICATE. After the first response, any further challenge is an error
 /// report (XOAUTH2, OAUTHBEARER) and gets the empty / `%x01` answer the mechanisms prescribe.
@@ -49,8 +50,10 @@ fn sasl(login: &ImapLogin) -> (&'static str, Sasl) {
     )
 }
 
-pub(super) async fn greeting(client: &mut Client<Conn>) -> Result<(), Failure> {
-    use async_imap::imap_proto::{Response, Status};
+/// Reads the greeting. `Ok(true)` when it announces SASL-IR (RFC 4959) among its capabilities,
+/// so that AUTHENTICATE can carry its first response on the command line.
+pub(super) async fn greeting(client: &mut Client<Conn>) -> Result<bool, Failure> {
+    use async_imap::imap_proto::{Capability, Response, ResponseCode, Status};
     let st = Stage::ImapGreeting;
     let resp = client
         .read_response()
@@ -60,8 +63,13 @@ pub(super) async fn greeting(client: &mut Client<Conn>) -> Result<(), Failure> {
     match resp.parsed() {
         Response::Data {
             status: Status::Ok | Status::PreAuth,
-            ..
-        } => Ok(()),
+            outcome,
+        } => Ok(match &outcome.code {
+            Some(ResponseCode::Capabilities(caps)) => caps
+                .iter()
+                .any(|c| matches!(c, Capability::Atom(a) if a.eq_ignore_ascii_case("SASL-IR"))),
+            _ => false,
+        }),
         // The server refuses the session (too many connections, shutting down, maintenance).
         Response::Data {
             status: Status::Bye,
@@ -83,9 +91,12 @@ pub(super) async fn greeting(client: &mut Client<Conn>) -> Result<(), Failure> {
     }
 }
 
+/// Identifies (ID) and logs in. With `sasl_ir`, AUTHENTICATE sends its first response on the
+/// command line (one round trip, as clients do when the server offers SASL-IR).
 pub(super) async fn log_in(
     mut client: Client<Conn>,
     login: &ImapLogin<'_>,
+    sasl_ir: bool,
 ) -> Result<Session<Conn>, Failure> {
     let st = Stage::ImapLogin;
     if !login.id.is_empty() {
@@ -103,6 +114,12 @@ pub(super) async fn log_in(
     }
     let result = match login.mech {
         AuthMech::Login => client.login(login.user, login.secret.expose()).await,
+        _ if sasl_ir => {
+            let (name, mut auth) = sasl(login);
+            auth.sent = true;
+            let first = base64::engine::general_purpose::STANDARD.encode(&auth.first);
+            client.authenticate(format!("{name} {first}"), auth).await
+        }
         _ => {
             let (name, auth) = sasl(login);
             client.authenticate(name, auth).await

@@ -24,7 +24,7 @@ use crate::secret::Secret;
 use crate::tls::TlsContext;
 use async_imap::extensions::idle::{Handle, IdleResponse};
 use async_imap::{Client, Session};
-use command::tagged;
+use command::{tagged, tagged_pipelined};
 use login::{greeting, log_in};
 
 mod command;
@@ -52,6 +52,14 @@ enum State {
     Closed,
 }
 
+/// What the server offers after login, as far as a cycle cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub idle: bool,
+    pub uidplus: bool,
+    pub moves: bool,
+}
+
 /// A logged-in session with the probe's mailbox selected.
 pub struct ImapSession {
     state: State,
@@ -65,7 +73,10 @@ pub(super) fn quote(s: &str) -> String {
 }
 
 impl ImapSession {
-    /// Connects, secures, reads the greeting, identifies, logs in and selects `mailbox`.
+    /// Connects, secures, reads the greeting, identifies, logs in and selects `mailbox`. With
+    /// `known` capabilities (what this server said after login in an earlier cycle) the
+    /// CAPABILITY round trip is skipped; the caller asks again now and then, and after any
+    /// failure.
     pub async fn open(
         rec: &mut Recorder,
         tls: &TlsContext,
@@ -73,6 +84,7 @@ impl ImapSession {
         proto: &ProtoProfile,
         login: &ImapLogin<'_>,
         mailbox: &str,
+        known: Option<Caps>,
     ) -> Result<ImapSession, Failure> {
         rec.add_login(login.user, login.secret.expose());
         let stages = net::OpenStages {
@@ -82,7 +94,7 @@ impl ImapSession {
         };
         let (conn, target) = net::open(rec, tls, ep, proto, stages).await?;
         let mut client = Client::new(conn);
-        rec.step(Stage::ImapGreeting, greeting(&mut client)).await?;
+        let sasl_ir = rec.step(Stage::ImapGreeting, greeting(&mut client)).await?;
         if proto.tls == TlsMode::StartTls {
             let server_name = target.server_name.clone();
             let (c, exp) = rec
@@ -104,17 +116,31 @@ impl ImapSession {
             net::record_cert(rec, ep, target.port, exp);
             client = c;
         }
-        let mut session = rec.step(Stage::ImapLogin, log_in(client, login)).await?;
+        // Capabilities announced before STARTTLS do not hold after it (RFC 3501 6.2.1).
+        let sasl_ir = sasl_ir && proto.tls != TlsMode::StartTls;
+        let mut session = rec
+            .step(Stage::ImapLogin, log_in(client, login, sasl_ir))
+            .await?;
         rec.note(&format!("logged in ({})", login.mech.as_str()));
-        let caps = rec
-            .step(
-                Stage::ImapLogin,
-                tagged(&mut session, Stage::ImapLogin, "CAPABILITY"),
-            )
-            .await?
-            .capabilities;
-        let has = |c: &str| caps.iter().any(|x| x == c);
-        rec.note("CAPABILITY");
+        let caps = match known {
+            Some(c) => c,
+            None => {
+                let caps = rec
+                    .step(
+                        Stage::ImapLogin,
+                        tagged(&mut session, Stage::ImapLogin, "CAPABILITY"),
+                    )
+                    .await?
+                    .capabilities;
+                let has = |c: &str| caps.iter().any(|x| x == c);
+                rec.note("CAPABILITY");
+                Caps {
+                    idle: has("IDLE"),
+                    uidplus: has("UIDPLUS"),
+                    moves: has("MOVE"),
+                }
+            }
+        };
         let mb = rec
             .step(Stage::ImapSelect, async {
                 session
@@ -129,10 +155,19 @@ impl ImapSession {
         ));
         Ok(ImapSession {
             state: State::Selected(session),
-            idle: has("IDLE"),
-            uidplus: has("UIDPLUS"),
-            moves: has("MOVE"),
+            idle: caps.idle,
+            uidplus: caps.uidplus,
+            moves: caps.moves,
         })
+    }
+
+    /// The capabilities this session works with.
+    pub fn caps(&self) -> Caps {
+        Caps {
+            idle: self.idle,
+            uidplus: self.uidplus,
+            moves: self.moves,
+        }
     }
 
     pub(super) fn session(&mut self, stage: Stage) -> Result<&mut Session<Conn>, Failure> {
@@ -160,6 +195,8 @@ impl ImapSession {
         let s = self.session(Stage::ImapSearch)?;
         let mut uids = rec
             .step(Stage::ImapSearch, async {
+                // Not pipelined: Dovecot syncs the mailbox view only once no command is
+                // pending, so a SEARCH sent with its NOOP would not see new mail.
                 if sync {
                     tagged(s, Stage::ImapSearch, "NOOP").await?;
                 }
@@ -204,8 +241,8 @@ impl ImapSession {
         rec.step(Stage::Cleanup, async {
             let st = Stage::Cleanup;
             if uidplus {
-                tagged(s, st, &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)")).await?;
-                tagged(s, st, &format!("UID EXPUNGE {set}")).await?;
+                let store = format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)");
+                tagged_pipelined(s, st, &store, &format!("UID EXPUNGE {set}")).await?;
                 Ok(())
             } else if moves {
                 let folder = quote(TRASH_FOLDER);

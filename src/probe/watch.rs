@@ -1,0 +1,86 @@
+//! Waiting for a canary: the IDLE push or the poll that finds it, and whether a cycle sweeps
+//! for earlier canaries at all.
+
+use super::canary;
+use super::cycle::InstanceMemory;
+use super::imap::ImapSession;
+use super::recorder::Recorder;
+use super::Failure;
+use crate::config::Watch;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A cycle with nothing open still sweeps this often, so a copy that comes after its canary
+/// was settled (a duplicate) or a verified canary whose removal failed is still found.
+const SWEEP_AT_LEAST_EVERY: u64 = 10;
+
+/// Whether this cycle sweeps for earlier canaries: when the ledger left any open (or could not
+/// say, as before the first cycle), and at least every [`SWEEP_AT_LEAST_EVERY`] cycles. A sweep
+/// with nothing open would only search and find nothing to settle: skipping it saves a round
+/// trip without dropping any phase of the cycle.
+pub(super) fn sweep_due(mem: &InstanceMemory) -> bool {
+    mem.open != Some(0) || mem.since_sweep + 1 >= SWEEP_AT_LEAST_EVERY
+}
+
+/// Waits until the canary is visible or `until`. Returns when it was seen and its UIDs.
+pub(super) async fn watch(
+    s: &mut ImapSession,
+    rec: &mut Recorder,
+    id: &str,
+    until: Instant,
+    mode: Watch,
+) -> Result<Option<(Instant, Vec<u32>)>, Failure> {
+    loop {
+        if s.idling() {
+            let Some(pushed) = s.wait_push(rec, until).await? else {
+                return Ok(None);
+            };
+            let uids = s.search_header(rec, canary::ID_HEADER, id, false).await?;
+            if !uids.is_empty() {
+                return Ok(Some((pushed, uids)));
+            }
+            s.start_idle(rec).await?;
+        } else {
+            let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
+            let seen = Instant::now();
+            if !uids.is_empty() {
+                return Ok(Some((seen, uids)));
+            }
+            let interval = match mode {
+                Watch::Poll(i) => i,
+                // The server lacks IDLE: poll at a resolution fine enough for a deadline.
+                Watch::Idle => Duration::from_secs(1),
+            };
+            if seen + interval > until || rec.remaining() < interval {
+                let rest = until
+                    .saturating_duration_since(Instant::now())
+                    .min(rec.remaining());
+                tokio::time::sleep(rest).await;
+                let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
+                return Ok((!uids.is_empty()).then(|| (Instant::now(), uids)));
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sweep_due, SWEEP_AT_LEAST_EVERY};
+    use crate::probe::cycle::InstanceMemory;
+
+    #[test]
+    fn sweeps_when_anything_is_open_or_unknown_and_at_least_every_tenth_cycle() {
+        let mut m = InstanceMemory::default();
+        assert!(sweep_due(&m), "first cycle: the ledger has not said yet");
+        m.open = Some(2);
+        assert!(sweep_due(&m));
+        m.open = Some(0);
+        let mut skipped = 0;
+        while !sweep_due(&m) {
+            m.since_sweep += 1;
+            skipped += 1;
+        }
+        assert_eq!(skipped, SWEEP_AT_LEAST_EVERY - 1);
+    }
+}
