@@ -12,7 +12,8 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-type Page = Arc<str>;
+/// The page, or `None` when encoding it failed (a panic in the encoder: never expected).
+type Page = Option<Arc<str>>;
 
 /// The encoding under way, if any, and the size of the last page.
 #[derive(Default)]
@@ -25,6 +26,8 @@ pub struct Exposition {
 
 impl Exposition {
     /// The text exposition page: joins the encoding under way or starts one off the workers.
+    /// `None` when the encoding failed: the scrape then fails too, rather than look like an
+    /// agent with no series.
     pub async fn page(metrics: &Arc<Metrics>) -> Page {
         let this = &metrics.exposition;
         let (generation, encoding) = {
@@ -35,12 +38,14 @@ impl Exposition {
                     let g = this.generation.fetch_add(1, Ordering::Relaxed);
                     let m = metrics.clone();
                     let f = async move {
-                        // The blocking pool runs it to the end even if every scrape gives up;
-                        // a panic there (none is expected) serves an empty page.
-                        let page = tokio::task::spawn_blocking(move || m.render())
-                            .await
-                            .unwrap_or_default();
-                        Page::from(page)
+                        // The blocking pool runs it to the end even if every scrape gives up.
+                        match tokio::task::spawn_blocking(move || m.render()).await {
+                            Ok(page) => Some(Arc::from(page)),
+                            Err(e) => {
+                                tracing::error!(error = %e, "encoding /metrics failed");
+                                None
+                            }
+                        }
                     }
                     .boxed()
                     .shared();
@@ -82,7 +87,7 @@ mod tests {
     async fn the_page_is_the_registry_encoded() {
         let m = metrics();
         m.cycles.with_label_values(&["p", "c", "test"]).inc();
-        let page = Exposition::page(&m).await;
+        let page = Exposition::page(&m).await.expect("page");
         assert!(page.contains(
             "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 1\n"
         ));
@@ -101,11 +106,12 @@ mod tests {
         let m = metrics();
         // Two scrapes polled together: the second joins the first one's encoding.
         let (a, b) = tokio::join!(Exposition::page(&m), Exposition::page(&m));
+        let (a, b) = (a.expect("page"), b.expect("page"));
         assert!(Arc::ptr_eq(&a, &b), "both scrapes got the same page");
         assert_eq!(m.exposition.generation.load(Ordering::Relaxed), 1);
         // Once it is served, the next scrape encodes afresh and sees new values.
         m.cycles.with_label_values(&["p", "c", "test"]).inc();
-        let c = Exposition::page(&m).await;
+        let c = Exposition::page(&m).await.expect("page");
         assert!(!Arc::ptr_eq(&a, &c));
         assert!(c.contains(
             "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 1\n"

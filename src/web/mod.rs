@@ -41,7 +41,13 @@ pub fn router(state: WebState, web: &crate::config::Web) -> Result<Router, Strin
 /// `/metrics`: encoded off the probes' threads, one encoding shared by concurrent scrapes
 /// ([`Exposition`]), and sent without copying the page.
 async fn metrics(State(s): State<WebState>) -> Response {
-    let page = Exposition::page(&s.metrics).await;
+    let Some(page) = Exposition::page(&s.metrics).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the metrics\n",
+        )
+            .into_response();
+    };
     (
         [(
             header::CONTENT_TYPE,
