@@ -2,8 +2,10 @@
 //! other at the probe's interval with jitter, each cycle under a hard deadline.
 //!
 //! Cycles of one instance never overlap: the next starts at `start + interval ± jitter`, or at
-//! once if the previous overran, so a slow server cannot make cycles pile up. First cycles are
-//! staggered by a random delay up to the jitter. The cycle itself (protocol) lives in
+//! once if the previous overran, so a slow server cannot make cycles pile up. The first cycles
+//! of the instances started together are spread over their interval ([`first_delay`]), plus a
+//! random delay up to the jitter, so that ten thousand instances do not all connect in the same
+//! second and stay bunched ever after. The cycle itself (protocol) lives in
 //! [`crate::probe::cycle`]; this module only starts, bounds and stops it.
 
 use crate::config::Instance;
@@ -27,6 +29,24 @@ pub struct Shared {
     pub ctx: CycleCtx,
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
+}
+
+/// The least time between the first cycles of instances started together: a small agent
+/// starts all its instances within a second or so, a large one ramps up at this rate until its
+/// instances are spread evenly over their interval.
+const START_SPACING: Duration = Duration::from_millis(50);
+
+/// When the `k`-th of `n` instances started together runs its first cycle (before jitter):
+/// `k` times [`START_SPACING`], or `k / n` of its interval when that is shorter, so that a large
+/// set runs as many cycles in every part of the interval and a small one starts at once.
+pub fn first_delay(k: usize, n: usize, interval: Duration) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    let k = k.min(n) as f64;
+    let ramp = START_SPACING.as_secs_f64() * k;
+    let even = interval.as_secs_f64() * k / n as f64;
+    Duration::try_from_secs_f64(ramp.min(even)).unwrap_or(Duration::ZERO)
 }
 
 /// The hard deadline of one cycle: the delivery deadline plus room for the protocol steps
@@ -83,16 +103,19 @@ impl Scheduler {
                 }
             }
         }
-        for (key, inst) in wanted {
-            if self.tasks.contains_key(&key) {
-                continue;
-            }
+        let new: Vec<(String, Instance)> = wanted
+            .into_iter()
+            .filter(|(key, _)| !self.tasks.contains_key(key))
+            .collect();
+        let n = new.len();
+        for (k, (key, inst)) in new.into_iter().enumerate() {
+            let spread = first_delay(k, n, inst.probe.interval);
             self.shared.metrics.register_instance(&inst);
             self.shared
                 .status
                 .register(&key, &inst.probe.name, &inst.client.name, &inst.region);
             let (stop, rx) = watch::channel(Stop::Running);
-            let join = tokio::spawn(run_instance(self.shared.clone(), inst.clone(), rx));
+            let join = tokio::spawn(run_instance(self.shared.clone(), inst.clone(), spread, rx));
             self.tasks.insert(key, Task { inst, stop, join });
         }
     }
@@ -142,9 +165,14 @@ enum Stop {
     Discard,
 }
 
-async fn run_instance(shared: Shared, inst: Instance, mut stop: watch::Receiver<Stop>) {
+async fn run_instance(
+    shared: Shared,
+    inst: Instance,
+    spread: Duration,
+    mut stop: watch::Receiver<Stop>,
+) {
     let p = &inst.probe;
-    let first = rand::rng().random_range(Duration::ZERO..=p.jitter);
+    let first = spread + rand::rng().random_range(Duration::ZERO..=p.jitter);
     let mut next = Instant::now() + first;
     let mut mem = InstanceMemory::default();
     loop {
@@ -237,4 +265,42 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
         tracing::error!(error = %e, "cannot record the cycle in the ledger");
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_small_set_starts_within_a_second() {
+        let last = first_delay(9, 10, MINUTE);
+        assert_eq!(first_delay(0, 10, MINUTE), Duration::ZERO);
+        assert_eq!(last, START_SPACING * 9);
+        assert!(last < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_large_set_is_spread_evenly_over_its_interval() {
+        let n = 10_000;
+        let delays: Vec<Duration> = (0..n).map(|k| first_delay(k, n, MINUTE)).collect();
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        assert!(delays[n - 1] < MINUTE);
+        // As many first cycles in every second of the minute, give or take rounding.
+        let mut per_second = [0usize; 60];
+        for d in &delays {
+            per_second[d.as_secs() as usize] += 1;
+        }
+        let (lo, hi) = (per_second.iter().min(), per_second.iter().max());
+        assert!(lo >= Some(&166) && hi <= Some(&167), "{per_second:?}");
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        assert_eq!(first_delay(0, 0, MINUTE), Duration::ZERO);
+        assert!(first_delay(5, 1, MINUTE) < MINUTE);
+        assert_eq!(first_delay(3, 4, Duration::ZERO), Duration::ZERO);
+        assert!(first_delay(usize::MAX - 1, usize::MAX, Duration::MAX) <= Duration::MAX);
+    }
 }
