@@ -7,6 +7,7 @@
 # then the top symbols, self and inclusive, per recording.
 #
 #   bench/profile.sh            # ~6 min; prints where the summaries are
+#   BENCH_PROFILE_STACK=1 bench/profile.sh   # also the agent on Postfix + Dovecot (+2 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
@@ -17,6 +18,10 @@ mkdir -p "$out/bin"
 cp target/bench-profile/release/mailcanary target/bench/release/examples/bench "$out/bin/"
 export BENCH_AGENT_BIN="$out/bin/mailcanary" BENCH_SERVER_BIN="$out/bin/bench" BENCH_PERF="$out"
 BENCH_COST_SECONDS=${BENCH_COST_SECONDS:-60} python3 bench/bench.py cost "$out/cost.json"
+if [[ -n "${BENCH_PROFILE_STACK:-}" ]]; then  # the agent on Postfix + Dovecot, stack lock shared
+  BENCH_STACK_SECONDS=${BENCH_STACK_SECONDS:-60} BENCH_PEER_CHECKS=${BENCH_PEER_CHECKS:-5} \
+    flock -s /tmp/mailcanary-mailstack.lock python3 bench/bench.py stack "$out/stack.json"
+fi
 BENCH_SCALE_BIG_N=0 BENCH_SCALE_SECONDS=${BENCH_SCALE_SECONDS:-60} BENCH_SCRAPES=${BENCH_SCRAPES:-10} \
   python3 bench/bench.py scale "$out/scale.json"
 set +o pipefail  # head closes the pipes early

@@ -127,14 +127,14 @@ def report(d, command, append):
                 target("1,000 IDLE mailboxes ≤ 100 MB RSS", peak * 1024 <= 100e6,
                        f"{peak*1024/1e6:.0f} MB peak (VmHWM, scrapes included)", "≤ 100 MB")
             ov = s.get("overhead_ms", {})
-            if key == "big" and ov.get("n"):
-                target(f"IDLE overhead p99 ≤ 20 ms at {n:,} (scraped every 15 s)",
-                       ov["p99"] <= 20, f"{ov['p99']:.1f} ms", "p99 ≤ 20 ms")
             if ov.get("n"):
                 rows.append(("  fidelity at this scale: delivery − true delay, median / p99 / max",
                              f"{fmt(ov['median'],2)} / {fmt(ov['p99'],2)} / {fmt(ov['max'],0)} ms",
-                             "", f"n = {ov['n']}; {s['overhead_over_100ms']} canaries over 100 ms"
-                             " (in flight during a scrape)"))
+                             "", f"n = {ov['n']} (every canary of the run, warm-up included); "
+                             f"{s['overhead_over_100ms']} over 100 ms"))
+            if key == "big" and ov.get("n"):
+                target(f"IDLE overhead p99 ≤ 20 ms at {n:,} (scraped every 15 s)",
+                       ov["p99"] <= 20, f"{ov['p99']:.1f} ms", "p99 ≤ 20 ms")
             rows.append(("  open fds (end / peak sampled every 5 s)",
                          f"{s['fds_end']} / {s['fds_peak_sampled']}", "", ""))
             rows.append((f"  /metrics scrape, median of {sc['n']} (curl)",

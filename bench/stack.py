@@ -191,7 +191,8 @@ def phase_stack(out):
         s_a0 = sample(a.pid)
         c_a0 = a.counters()
         peer_thread.start()
-        m = measure_window(b, seconds)
+        with Perf(b.pid, "stack-cost"):
+            m = measure_window(b, seconds)
         s_a1, c_a1 = sample(a.pid), a.counters()
         peer_thread.join()
         b_fail = b.failure_reasons()
