@@ -26,10 +26,12 @@ use async_imap::extensions::idle::{Handle, IdleResponse};
 use async_imap::{Client, Session};
 use command::{tagged, tagged_pipelined};
 use login::{greeting, log_in};
+use push::announces_mail;
 
 mod command;
 pub mod folders;
 mod login;
+mod push;
 pub use command::{classify, status_reason};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -303,19 +305,27 @@ impl ImapSession {
         let cut_short = wait < to_until;
         let began = Instant::now();
         rec.current = Some(Stage::ImapSearch);
-        let pushed = {
-            let (fut, _stop) = handle.wait_with_timeout(wait.max(Duration::from_millis(1)));
-            // Bounded by `wait` inside async-imap; the outer timeout is a guard, and firing it
+        let end = began + wait;
+        let pushed = loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let (fut, _stop) = handle.wait_with_timeout(left.max(Duration::from_millis(1)));
+            // Bounded by `left` inside async-imap; the outer timeout is a guard, and firing it
             // means the same as async-imap's own timeout: nothing was pushed.
-            match tokio::time::timeout(wait + Duration::from_millis(100), fut).await {
-                Ok(Ok(IdleResponse::NewData(_))) => Ok(Some(Instant::now())),
-                Ok(Ok(IdleResponse::Timeout)) | Err(_) => Ok(None),
-                Ok(Ok(IdleResponse::ManualInterrupt)) => Err(Failure::new(
-                    Stage::ImapSearch,
-                    Reason::Reset,
-                    "server closed the connection during IDLE",
-                )),
-                Ok(Err(e)) => Err(classify(Stage::ImapSearch, &e)),
+            match tokio::time::timeout(left + Duration::from_millis(100), fut).await {
+                Ok(Ok(IdleResponse::NewData(d))) if announces_mail(d.parsed()) => {
+                    break Ok(Some(Instant::now()))
+                }
+                // Another session's expunge or flag change: no new message, keep idling.
+                Ok(Ok(IdleResponse::NewData(_))) => {}
+                Ok(Ok(IdleResponse::Timeout)) | Err(_) => break Ok(None),
+                Ok(Ok(IdleResponse::ManualInterrupt)) => {
+                    break Err(Failure::new(
+                        Stage::ImapSearch,
+                        Reason::Reset,
+                        "server closed the connection during IDLE",
+                    ))
+                }
+                Ok(Err(e)) => break Err(classify(Stage::ImapSearch, &e)),
             }
         };
         let pushed = match pushed {
