@@ -7,10 +7,11 @@
 //! one JSON line:
 //!
 //! ```text
-//! {"instances": N, "series": S, "bytes": B, "ours_ms": {...}, "crate_ms": {...}}
+//! {"instances": N, "series": S, "bytes": B, "ours_ms": {...}, "crate_ms": {...}, "gather_ms": {...}}
 //! ```
 //!
-//! with the median and maximum milliseconds per encoding for each (gather included).
+//! with the median and maximum milliseconds per encoding for each (gather included), and
+//! `gather_ms`: `Registry::gather` alone, the copy both encoders start from.
 
 use mailcanary::config::Config;
 use mailcanary::metrics::{common, phases, Metrics, MetricsOptions};
@@ -117,8 +118,11 @@ fn main() -> std::process::ExitCode {
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .count();
-        let (mut a, mut b) = (Vec::with_capacity(k), Vec::with_capacity(k));
+        let (mut a, mut b, mut g) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..k {
+            let t = Instant::now();
+            std::hint::black_box(metrics.registry.gather());
+            g.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
             std::hint::black_box(render_by_hand(&metrics));
             a.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -127,10 +131,11 @@ fn main() -> std::process::ExitCode {
             b.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         println!(
-            "{{\"instances\": {n}, \"series\": {series}, \"bytes\": {}, \"ours_ms\": {}, \"crate_ms\": {}}}",
+            "{{\"instances\": {n}, \"series\": {series}, \"bytes\": {}, \"ours_ms\": {}, \"crate_ms\": {}, \"gather_ms\": {}}}",
             ours.len(),
             summary(a),
-            summary(b)
+            summary(b),
+            summary(g)
         );
         Ok(())
     };

@@ -158,7 +158,9 @@ def report(d, command, append):
                      f"{fmt(e['crate_ms']['median'])} ms", "",
                      f"crate ÷ hand-written {e['crate_ms']['median'] / e['ours_ms']['median']:.2f}×; "
                      f"max {fmt(e['ours_ms']['max'])} / {fmt(e['crate_ms']['max'])} ms, "
-                     f"n = {e['ours_ms']['n']} each, alternating, same page"))
+                     f"n = {e['ours_ms']['n']} each, alternating, same page"
+                     + (f"; of which `Registry::gather` alone {fmt(e['gather_ms']['median'])} ms"
+                        if "gather_ms" in e else "")))
     size = BIN.stat().st_size if BIN.exists() else None
     if size:
         rows.append(("Release binary (stripped, thin LTO)", f"{size/1e6:.1f} MB", "", ""))
