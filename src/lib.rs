@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //!
+//! - [`vocab`]: the shared vocabulary (stage, reason, failure, outcome); imports nothing else.
 //! - [`config`]: the main file and probe files, validated; client profiles and presets.
 //! - [`secret`]: passwords, tokens and the HMAC key, from files or the environment, redacted.
 //! - [`probe`]: one cycle: SMTP send, IMAP watch, canary verification, failure classification.
@@ -37,4 +38,5 @@ pub mod secret;
 pub mod status;
 pub mod stream;
 pub mod tls;
+pub mod vocab;
 pub mod web;

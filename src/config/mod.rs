@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+
+/// The folder sentinels are planted in when a probe does not name one.
+pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";
 pub use profiles::{AuthMech, ClientProfile, TlsMode, Watch};
 
 /// The whole validated configuration.

@@ -164,7 +164,7 @@ pub(super) fn probe(
             }
             f.get_ref().clone()
         }
-        None => crate::probe::sentinel::DEFAULT_FOLDER.to_string(),
+        None => super::DEFAULT_SENTINEL_FOLDER.to_string(),
     };
     let sentinel_every = match &s.sentinel_every {
         Some(n) => match u32::try_from(*n.get_ref()) {

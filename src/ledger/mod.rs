@@ -30,7 +30,7 @@ pub use end::CycleEnd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-pub use types::{NewCanary, Open, Outcome, Owner, Settled};
+pub use types::{NewCanary, Open, Outcome, Owner, Planted, Settled};
 
 /// The durable ledger. Cheap to clone; calls are blocking and short. From async code they go
 /// through [`Ledger::run`], which hands them to the ledger's own thread: one thread for every

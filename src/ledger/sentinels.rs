@@ -1,7 +1,6 @@
 //! The sentinels planted for each probe: name, digest, size and flags, as recorded at planting.
 
-use super::{sql::exec, Ledger};
-use crate::probe::sentinel::Planted;
+use super::{sql::exec, Ledger, Planted};
 use rusqlite::params;
 
 pub(super) const SCHEMA: &str = "

@@ -1,39 +1,7 @@
 //! The values the ledger records and returns.
 
+pub use crate::vocab::Outcome;
 use std::time::Duration;
-
-/// How a canary ended, as counted in `mailcanary_canaries_total{outcome}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    OnTime,
-    Late,
-    Lost,
-    Recovered,
-    Duplicate,
-    Corrupt,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::OnTime,
-        Outcome::Late,
-        Outcome::Lost,
-        Outcome::Recovered,
-        Outcome::Duplicate,
-        Outcome::Corrupt,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::OnTime => "on_time",
-            Outcome::Late => "late",
-            Outcome::Lost => "lost",
-            Outcome::Recovered => "recovered",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Corrupt => "corrupt",
-        }
-    }
-}
 
 /// Which probe instance a canary belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,4 +44,16 @@ pub struct Settled {
     pub outcome: Outcome,
     /// Accepted (or sent, if acceptance was never recorded) → seen.
     pub delay: f64,
+}
+
+/// A sentinel as recorded when planted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planted {
+    /// `probe/n`, the value of the sentinel header.
+    pub name: String,
+    /// Hex SHA-256 of the message bytes as the server returned them after APPEND.
+    pub sha256: String,
+    pub size: usize,
+    /// Flags it was planted with, sorted (system flags like `\Seen`).
+    pub flags: Vec<String>,
 }

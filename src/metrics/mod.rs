@@ -13,8 +13,8 @@
 //! reaching the longest `lost_after`.
 
 use crate::config::{Config, Instance, TlsMode};
-use crate::ledger::Outcome;
-use crate::probe::{Reason, Stage};
+use crate::vocab::Outcome;
+use crate::vocab::{Reason, Stage};
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };

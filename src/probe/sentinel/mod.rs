@@ -15,21 +15,10 @@ use sha2::{Digest, Sha256};
 mod check;
 pub use check::{check, Checked};
 
-pub const HEADER: &str = "X-Mailcanary-Sentinel";
-/// Default folder for sentinels.
-pub const DEFAULT_FOLDER: &str = "mailcanary-sentinels";
+pub use crate::config::DEFAULT_SENTINEL_FOLDER as DEFAULT_FOLDER;
+pub use crate::ledger::Planted;
 
-/// A sentinel as recorded when planted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Planted {
-    /// `probe/n`, the value of the sentinel header.
-    pub name: String,
-    /// Hex SHA-256 of the message bytes as the server returned them after APPEND.
-    pub sha256: String,
-    pub size: usize,
-    /// Flags it was planted with, sorted (system flags like `\Seen`).
-    pub flags: Vec<String>,
-}
+pub const HEADER: &str = "X-Mailcanary-Sentinel";
 
 /// What a check found wrong with one sentinel.
 #[derive(Debug, Clone, PartialEq, Eq)]
