@@ -6,7 +6,7 @@
 //! a certificate problem (expired, wrong name, untrusted) is `cert_invalid`, anything else in
 //! the handshake is `tls_handshake`.
 
-use crate::probe::Reason;
+use crate::vocab::{classify_io, Reason};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::path::Path;
@@ -102,7 +102,7 @@ pub fn classify_handshake(e: &std::io::Error) -> (Reason, String) {
         };
         return (reason, tls.to_string());
     }
-    let reason = match crate::probe::net::classify_io(e) {
+    let reason = match classify_io(e) {
         Reason::Timeout => Reason::Timeout,
         Reason::Reset => Reason::Reset,
         _ => Reason::TlsHandshake,

@@ -5,7 +5,7 @@
 //! This module imports nothing else from the crate: config, ledger, metrics, probe and the
 //! rest import it, and so share one spelling of each value without depending on each other.
 
-use std::fmt;
+use std::{fmt, io};
 
 macro_rules! label_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $label:literal, $words:literal;)+ }) => {
@@ -147,5 +147,24 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Corrupt => "corrupt",
         }
+    }
+}
+
+/// Maps an I/O error to a failure reason.
+///
+/// `refused`: nothing listens, or the network actively rejects the connection (ICMP
+/// unreachable). `reset`: the server hung up, by RST or by closing (EOF) before a complete
+/// reply; also the fallback for any other transport error. `timeout`: the kernel gave up.
+/// `InvalidData` is what a byte stream that is not the protocol (e.g. not UTF-8) produces.
+pub fn classify_io(e: &io::Error) -> Reason {
+    use io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused | HostUnreachable | NetworkUnreachable => Reason::Refused,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
+            Reason::Reset
+        }
+        TimedOut | WouldBlock => Reason::Timeout,
+        InvalidData => Reason::ProtocolError,
+        _ => Reason::Reset,
     }
 }

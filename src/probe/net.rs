@@ -19,24 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// Maps an I/O error to a failure reason.
-///
-/// `refused`: nothing listens, or the network actively rejects the connection (ICMP
-/// unreachable). `reset`: the server hung up, by RST or by closing (EOF) before a complete
-/// reply; also the fallback for any other transport error. `timeout`: the kernel gave up.
-/// `InvalidData` is what a byte stream that is not the protocol (e.g. not UTF-8) produces.
-pub fn classify_io(e: &io::Error) -> Reason {
-    use io::ErrorKind::*;
-    match e.kind() {
-        ConnectionRefused | HostUnreachable | NetworkUnreachable => Reason::Refused,
-        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
-            Reason::Reset
-        }
-        TimedOut | WouldBlock => Reason::Timeout,
-        InvalidData => Reason::ProtocolError,
-        _ => Reason::Reset,
-    }
-}
+pub use crate::vocab::classify_io;
 
 /// A failure at `stage` from an I/O error.
 pub fn io_failure(stage: Stage, e: &io::Error) -> Failure {
