@@ -1,6 +1,7 @@
 //! The vocabulary every layer reports in: where a cycle failed ([`Stage`]), how ([`Reason`]),
 //! the two together with the server's words ([`Failure`]), and how a canary ended
-//! ([`Outcome`]). All come from fixed sets, so they can be metric labels.
+//! ([`Outcome`]), and how an I/O error reads as a reason ([`classify_io`]). All come from fixed
+//! sets, so they can be metric labels.
 //!
 //! This module imports nothing else from the crate: config, ledger, metrics, probe and the
 //! rest import it, and so share one spelling of each value without depending on each other.
