@@ -14,80 +14,21 @@
 //! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch).
 
 use super::canary;
-use super::imap::{Caps, ImapLogin, ImapSession};
-use super::recorder::{Recorder, StepRecord};
+pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
+use super::imap::{ImapLogin, ImapSession};
+use super::recorder::Recorder;
 use super::settle::{settle_found, sweep};
 use super::smtp::{self, Accepted, SmtpSession};
 use super::watch::{sweep_due, watch};
 use super::{Failure, Reason, Stage};
 use crate::config::{AuthMech, Endpoint, Instance, Watch};
-use crate::ledger::{self, Ledger, NewCanary, Outcome, Owner};
+use crate::ledger::{self, NewCanary, Outcome, Owner};
 use crate::secret::Secret;
-use crate::tls::TlsContext;
-use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-/// What a cycle needs from the agent.
-#[derive(Clone)]
-pub struct CycleCtx {
-    pub tls: TlsContext,
-    pub ledger: Ledger,
-    pub key: Secret,
-}
-
-/// Per-instance memory between cycles.
-#[derive(Debug, Default)]
-pub struct InstanceMemory {
-    /// UIDs already examined, so leftovers (cleanup off) are not fetched again every cycle.
-    pub examined: HashSet<u32>,
-    /// Cycles run, for checks done every Nth cycle (sentinels).
-    pub cycles: u64,
-    /// Canaries a sweep may still settle (sending, in flight or lost) after the last cycle, as
-    /// the ledger counted them; `None` before the first cycle or when it could not say.
-    pub open: Option<i64>,
-    /// Cycles since the last sweep.
-    pub since_sweep: u64,
-    /// The server's capabilities after login, as last asked, and cycles since.
-    pub caps: Option<Caps>,
-    pub caps_age: u64,
-}
-
 /// Cycles that reuse the capabilities the server last announced before asking it again.
 const CAPS_ASKED_EVERY: u64 = 100;
-
-/// Everything a cycle observed.
-#[derive(Debug, Clone)]
-pub struct CycleReport {
-    pub started: SystemTime,
-    /// How long the cycle took, start to end.
-    pub duration: Duration,
-    pub steps: Vec<StepRecord>,
-    /// The first failure in mail-path order; `None` means success.
-    pub failure: Option<Failure>,
-    pub canary_id: Option<String>,
-    pub accepted: Option<Accepted>,
-    /// This cycle's canary: SMTP accepted → visible.
-    pub delivery: Option<Duration>,
-    /// Outcomes settled during this cycle (this canary and earlier ones), with their delays.
-    pub settled: Vec<(String, Outcome, f64)>,
-    /// Messages with canary headers whose tag did not verify and that are not ours.
-    pub forged: usize,
-    pub certs: Vec<(String, i64)>,
-    /// Canaries of this instance in flight after the cycle, when the ledger could say.
-    pub in_flight: Option<i64>,
-    /// Whether every sentinel was intact, when they were checked this cycle.
-    pub sentinel: Option<bool>,
-    /// Whether the cycle recorded itself in the ledger (a cycle cut off by its hard deadline
-    /// did not: the scheduler records it).
-    pub recorded: bool,
-}
-
-impl CycleReport {
-    pub fn success(&self) -> bool {
-        self.failure.is_none()
-    }
-}
 
 fn owner(i: &Instance) -> Owner {
     Owner {

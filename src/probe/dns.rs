@@ -111,6 +111,18 @@ pub async fn resolve_mx(
         .iter()
         .map(|ip: IpAddr| SocketAddr::new(ip, port))
         .collect();
-    let addrs = super::net::with_address(&host, addrs)?;
+    let addrs = with_address(&host, addrs)?;
     Ok((host, addrs))
+}
+
+/// `addrs`, unless the name resolved to none: a `dns` / `perm_fail` failure then.
+pub fn with_address(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Failure> {
+    if addrs.is_empty() {
+        return Err(Failure::new(
+            Stage::Dns,
+            Reason::PermFail,
+            format!("{host}: no address"),
+        ));
+    }
+    Ok(addrs)
 }

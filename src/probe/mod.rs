@@ -13,6 +13,7 @@
 //!   waits for the canary and decides whether a cycle sweeps for earlier ones.
 
 pub mod canary;
+mod context;
 pub mod cycle;
 pub mod dns;
 pub mod imap;

@@ -35,19 +35,7 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> 
         .await
         .map_err(|e| Failure::new(Stage::Dns, Reason::TempFail, format!("{host}: {e}")))?
         .collect();
-    with_address(host, addrs)
-}
-
-/// `addrs`, unless the name resolved to none: a `dns` / `perm_fail` failure then.
-pub fn with_address(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Failure> {
-    if addrs.is_empty() {
-        return Err(Failure::new(
-            Stage::Dns,
-            Reason::PermFail,
-            format!("{host}: no address"),
-        ));
-    }
-    Ok(addrs)
+    super::dns::with_address(host, addrs)
 }
 
 /// Whether `host` needs a DNS lookup.

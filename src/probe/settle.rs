@@ -2,7 +2,7 @@
 //! the ledger exactly once. Only verified canaries of this instance are queued for cleanup.
 
 use super::canary::{self, Verdict};
-use super::cycle::{CycleCtx, CycleReport, InstanceMemory};
+use super::context::{CycleCtx, CycleReport, InstanceMemory};
 use super::imap::ImapSession;
 use super::recorder::Recorder;
 use super::{Failure, Reason, Stage};

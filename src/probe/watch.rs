@@ -2,7 +2,7 @@
 //! for earlier canaries at all.
 
 use super::canary;
-use super::cycle::InstanceMemory;
+use super::context::InstanceMemory;
 use super::imap::ImapSession;
 use super::recorder::Recorder;
 use super::Failure;
@@ -67,7 +67,7 @@ pub(super) async fn watch(
 #[cfg(test)]
 mod tests {
     use super::{sweep_due, SWEEP_AT_LEAST_EVERY};
-    use crate::probe::cycle::InstanceMemory;
+    use crate::probe::context::InstanceMemory;
 
     #[test]
     fn sweeps_when_anything_is_open_or_unknown_and_at_least_every_tenth_cycle() {

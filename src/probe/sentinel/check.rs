@@ -3,7 +3,7 @@
 
 use super::{compare, Problem, HEADER};
 use crate::config::Instance;
-use crate::probe::cycle::{CycleCtx, InstanceMemory};
+use crate::probe::context::{CycleCtx, InstanceMemory};
 use crate::probe::imap::ImapSession;
 use crate::probe::recorder::Recorder;
 use crate::probe::{Failure, Reason, Stage};
