@@ -7,10 +7,10 @@
 //! `imap_auth`, `smtp_tls` and `smtp_auth`. Fields not given keep the base's values; a port
 //! not given follows the TLS mode (993/143, 465/587/25) when the TLS mode is overridden.
 
+use super::ctx::Ctx;
 use super::is_valid_name;
 use super::profiles::{self, AuthMech, ClientProfile, ProtoProfile, TlsMode, Watch};
 use super::raw;
-use super::validate::Ctx;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use toml::Spanned;

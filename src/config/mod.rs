@@ -9,6 +9,7 @@
 //! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
 
 mod clients;
+mod ctx;
 pub mod error;
 mod glob;
 mod probes;

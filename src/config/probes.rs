@@ -1,10 +1,10 @@
 //! Probe definitions: one probe per file, checked field by field and against the client
 //! profiles it names.
 
+use super::ctx::{read, Ctx, Defaults};
 use super::error::{ConfigError, Source};
 use super::profiles::{AuthMech, ClientProfile};
 use super::raw;
-use super::validate::{read, Ctx, Defaults};
 use super::{is_valid_name, Endpoint, Probe};
 use crate::secret::{SecretSource, TokenCommand};
 use std::collections::BTreeMap;

@@ -1,0 +1,148 @@
+//! What every section's validation shares: the defaults in one place ([`Defaults`]), the error
+//! collector bound to one file with its field checks ([`Ctx`]), and reading a file.
+
+use super::error::{ConfigError, Source};
+use crate::secret::SecretSource;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Every default of the config, in one place.
+pub(super) struct Defaults;
+
+impl Defaults {
+    pub(super) const LISTEN_ADDRESS: &'static str = "0.0.0.0:9797";
+    pub(super) const LEDGER_PATH: &'static str = "/var/lib/mailcanary/ledger.db";
+    pub(super) const INTERVAL: Duration = Duration::from_secs(60);
+    pub(super) const TIMEOUT: Duration = Duration::from_secs(10);
+    pub(super) const DEADLINE: Duration = Duration::from_secs(60);
+    /// `lost_after` defaults to this many delivery deadlines.
+    pub(super) const LOST_AFTER_DEADLINES: u32 = 10;
+    pub(super) const MAILBOX: &'static str = "INBOX";
+}
+
+/// Error collector bound to one source file.
+pub(super) struct Ctx<'a> {
+    pub(super) src: Source<'a>,
+    pub(super) errors: &'a mut Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn err<T>(&mut self, v: &Spanned<T>, msg: impl Into<String>) {
+        let e = self.src.error_at(Some(v.span()), msg);
+        self.errors.push(e);
+    }
+
+    pub(super) fn duration(&mut self, v: &Option<Spanned<String>>, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.err(v, "must be greater than zero");
+                default
+            }
+            Err(e) => {
+                self.err(
+                    v,
+                    format!(
+                        "invalid duration {:?}: {e} (e.g. \"30s\", \"2m\")",
+                        v.get_ref()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    pub(super) fn port(&mut self, v: &Option<Spanned<i64>>) -> Option<u16> {
+        let v = v.as_ref()?;
+        match u16::try_from(*v.get_ref()) {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                self.err(
+                    v,
+                    format!("must be between 1 and 65535, got {}", v.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn path(&self, v: &Spanned<String>) -> PathBuf {
+        resolve(self.src.path, v.get_ref())
+    }
+
+    /// Exactly one of `<key>_file` and `<key>_env`; when neither is set and `required` gives
+    /// the enclosing table's span and the reason, that is an error there.
+    pub(super) fn secret(
+        &mut self,
+        file: &Option<Spanned<String>>,
+        env: &Option<Spanned<String>>,
+        key: &str,
+        required: Option<(Range<usize>, String)>,
+    ) -> Option<SecretSource> {
+        let what = key.replace('_', " ");
+        let (source, anchor) = match (file, env) {
+            (Some(f), None) => (SecretSource::File(self.path(f)), f),
+            (None, Some(e)) => {
+                if e.get_ref().is_empty() {
+                    self.err(e, "must name an environment variable");
+                    return None;
+                }
+                (SecretSource::Env(e.get_ref().clone()), e)
+            }
+            (Some(f), Some(_)) => {
+                self.err(
+                    f,
+                    format!(
+                        "set either the {what} file or the {what} environment variable, not both"
+                    ),
+                );
+                return None;
+            }
+            (None, None) => {
+                if let Some((span, why)) = required {
+                    let e = self.src.error_at(
+                        Some(span),
+                        format!("{key}_file or {key}_env is required: {why}"),
+                    );
+                    self.errors.push(e);
+                }
+                return None;
+            }
+        };
+        // Read it now, so a missing file or variable is reported here rather than at the
+        // first cycle. The value itself is dropped; cycles re-read it.
+        if let Err(e) = source.load() {
+            self.err(anchor, e);
+        }
+        Some(source)
+    }
+}
+
+/// Resolves `p` relative to the directory of `file`.
+fn resolve(file: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        file.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+pub(super) fn read(path: &Path, errors: &mut Vec<ConfigError>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(ConfigError {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                field: String::new(),
+                message: format!("cannot read file: {e}"),
+            });
+            None
+        }
+    }
+}
