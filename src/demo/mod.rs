@@ -41,6 +41,7 @@ mod listener;
 mod message;
 mod sasl;
 pub mod scenario;
+pub mod setup;
 mod smtp;
 pub mod store;
 pub mod tls;

@@ -32,7 +32,7 @@
 //! log (when every message was accepted and when it became visible), from which a test
 //! recomputes what the report must say.
 
-use crate::demo::command::{DemoProbe, PASSWORD, TOKEN, USER};
+use crate::demo::setup::{DemoProbe, PASSWORD, TOKEN, USER};
 use crate::demo::{Action, Addrs, DeliveryFault, DemoServer, Fault, ImapStep, ServerOptions, User};
 use crate::status::{set_notice, Notice};
 use std::path::Path;
