@@ -3,8 +3,15 @@
 //! is the architecture in one screen, lowest layer first.
 //!
 //! A module may always name itself; `main.rs` and `lib.rs` wire everything and are not checked.
+//!
+//! Within the layers, no two files import each other, directly or round a longer circle: a
+//! file's module path comes from where it lies under `src/`, and each `crate::…`, `super::…`
+//! path it uses is an arrow to the file that defines it (a file naming its own parent module,
+//! where its siblings are re-exported, is not counted).
 
 use std::collections::{BTreeMap, BTreeSet};
+
+mod circles;
 use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may import, lowest layer first.
@@ -124,14 +131,14 @@ fn named(text: &str) -> BTreeSet<String> {
     out
 }
 
-fn ident(s: &str) -> Option<String> {
+pub(crate) fn ident(s: &str) -> Option<String> {
     let end = s
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(s.len());
     (end > 0).then(|| s[..end].to_string())
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
