@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::CycleCtx;
-use crate::scheduler::{Scheduler, Shared};
+use crate::scheduler::{Cycles, Scheduler, Shared};
 use crate::status::StatusBoard;
 use crate::tls::TlsContext;
 use crate::web::{self, ReloadRequest, WebState};
@@ -50,7 +50,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let config = load(&config_path)?;
     let ledger = Ledger::open(&config.agent.ledger_path)?;
-    let ctx = cycle_ctx(&config, ledger)?;
+    let ctx = cycle_ctx(&config, ledger.clone())?;
     let region = config.agent.region.clone();
     let metrics = Arc::new(
         Metrics::new(&region, MetricsOptions::for_config(&config))
@@ -58,7 +58,7 @@ pub async fn run(
     );
     let status = StatusBoard::default();
     let shared = Shared {
-        ctx,
+        cycles: Arc::new(ctx),
         metrics: metrics.clone(),
         status: status.clone(),
     };
@@ -86,7 +86,7 @@ pub async fn run(
             tracing::error!(error = %e, "http server stopped");
         }
     });
-    let pruner = tokio::spawn(prune_periodically(shared.ctx.ledger.clone()));
+    let pruner = tokio::spawn(prune_periodically(ledger.clone()));
     let mut scheduler = Scheduler::new(shared);
     let instances = config.instances();
     tracing::info!(
@@ -102,10 +102,10 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = hup.recv() => {
-                let _ = reload(&config_path, &mut current, &mut scheduler, &metrics);
+                let _ = reload(&config_path, &mut current, &mut scheduler, &ledger, &metrics);
             }
             Some(reply) = reload_rx.recv() => {
-                let r = reload(&config_path, &mut current, &mut scheduler, &metrics);
+                let r = reload(&config_path, &mut current, &mut scheduler, &ledger, &metrics);
                 let _ = reply.send(r);
             }
         }
@@ -143,6 +143,7 @@ fn reload(
     path: &Path,
     current: &mut Config,
     scheduler: &mut Scheduler,
+    ledger: &Ledger,
     metrics: &Metrics,
 ) -> Result<(), String> {
     let region = current.agent.region.clone();
@@ -163,8 +164,8 @@ fn reload(
                 "region, listen_address and ledger_path only change with a restart".to_string(),
             );
         }
-        let ctx = if new.agent != current.agent {
-            Some(cycle_ctx(&new, scheduler.ledger())?)
+        let ctx: Option<Arc<dyn Cycles>> = if new.agent != current.agent {
+            Some(Arc::new(cycle_ctx(&new, ledger.clone())?))
         } else {
             None
         };
@@ -186,7 +187,7 @@ fn reload(
         .with_label_values(&[&region])
         .set(i64::from(ok));
     match &result {
-        Ok(()) => tracing::info!(instances = scheduler.len(), "config reloaded"),
+        Ok(()) => tracing::info!(instances = scheduler.running(), "config reloaded"),
         Err(e) => tracing::error!(error = %e, "config reload rejected, old config kept"),
     }
     result

@@ -69,7 +69,7 @@ pub async fn once(path: &Path, probe: Option<&str>, client: Option<&str>) -> Res
     }
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let shared = Shared {
-        ctx: agent::cycle_ctx(&config, ledger)?,
+        cycles: Arc::new(agent::cycle_ctx(&config, ledger)?),
         metrics: Arc::new(
             Metrics::new(&config.agent.region, MetricsOptions::for_config(&config))
                 .map_err(|e| e.to_string())?,

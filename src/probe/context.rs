@@ -66,6 +66,25 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// The report of a cycle starting now, before it has found anything.
+    pub fn new(started: SystemTime) -> Self {
+        CycleReport {
+            started,
+            duration: Duration::ZERO,
+            steps: Vec::new(),
+            failure: None,
+            canary_id: None,
+            accepted: None,
+            delivery: None,
+            settled: Vec::new(),
+            forged: 0,
+            certs: Vec::new(),
+            in_flight: None,
+            sentinel: None,
+            recorded: false,
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.failure.is_none()
     }

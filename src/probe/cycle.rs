@@ -24,7 +24,7 @@ use super::{Failure, Reason, Stage};
 use crate::config::{AuthMech, Endpoint, Instance, Watch};
 use crate::ledger::{self, NewCanary, Outcome, Owner};
 use crate::secret::Secret;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 /// Cycles that reuse the capabilities the server last announced before asking it again.
@@ -56,30 +56,18 @@ pub(crate) fn load_login(
     Ok(Some((ep.username.clone(), secret)))
 }
 
-/// Runs one cycle of `inst`. Never panics on server input; every step is bounded by `rec`.
+/// Runs one cycle of `inst`, filling `report` (made by [`CycleReport::new`]) as it goes: a cycle
+/// cut off from outside leaves in it what it had found, the outcomes it settled among them.
+/// Never panics on server input; every step is bounded by `rec`.
 pub async fn run(
     ctx: &CycleCtx,
     inst: &Instance,
     mem: &mut InstanceMemory,
     rec: &mut Recorder,
-) -> CycleReport {
-    let started = SystemTime::now();
+    report: &mut CycleReport,
+) {
+    let started = report.started;
     let began = Instant::now();
-    let mut report = CycleReport {
-        started,
-        duration: Duration::ZERO,
-        steps: Vec::new(),
-        failure: None,
-        canary_id: None,
-        accepted: None,
-        delivery: None,
-        settled: Vec::new(),
-        forged: 0,
-        certs: Vec::new(),
-        in_flight: None,
-        sentinel: None,
-        recorded: false,
-    };
     let mut failures: Vec<Failure> = Vec::new();
     let owner = owner(inst);
     let p = &inst.probe;
@@ -124,7 +112,7 @@ pub async fn run(
     if let Some(s) = imap.as_mut() {
         if sweep_due(mem) {
             mem.since_sweep = 0;
-            if let Err(f) = sweep(ctx, s, rec, &owner, mem, &mut report, &mut to_delete).await {
+            if let Err(f) = sweep(ctx, s, rec, &owner, mem, report, &mut to_delete).await {
                 failures.push(f);
                 imap = None;
             }
@@ -191,7 +179,7 @@ pub async fn run(
                     &owner,
                     &uids,
                     seen_wall,
-                    &mut report,
+                    report,
                     &mut to_delete,
                 )
                 .await
@@ -261,7 +249,6 @@ pub async fn run(
     report.steps = std::mem::take(&mut rec.steps);
     report.certs = std::mem::take(&mut rec.certs);
     report.duration = began.elapsed();
-    report
 }
 
 /// Sends the canary, recording it in the ledger before DATA (the caller records the 250, see

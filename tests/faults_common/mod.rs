@@ -166,7 +166,7 @@ impl Ran {
 pub fn shared(config: &Config) -> Shared {
     let ledger = Ledger::in_memory().expect("in-memory ledger");
     Shared {
-        ctx: mailcanary::agent::cycle_ctx(config, ledger).expect("cycle context"),
+        cycles: Arc::new(mailcanary::agent::cycle_ctx(config, ledger).expect("cycle context")),
         metrics: Arc::new(
             Metrics::new(&config.agent.region, MetricsOptions::for_config(config))
                 .expect("metrics"),

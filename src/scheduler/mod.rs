@@ -11,7 +11,7 @@
 use crate::config::Instance;
 use crate::events;
 use crate::metrics::Metrics;
-use crate::probe::cycle::{self, CycleCtx, CycleReport, InstanceMemory};
+use crate::probe::cycle::{CycleReport, InstanceMemory};
 use crate::probe::recorder::Recorder;
 use crate::probe::{Failure, Reason, Stage};
 use crate::status::StatusBoard;
@@ -23,10 +23,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+mod cycles;
+pub use cycles::Cycles;
+
 /// What every instance task shares.
 #[derive(Clone)]
 pub struct Shared {
-    pub ctx: CycleCtx,
+    /// What runs a cycle: the probe with the agent's context (`CycleCtx`), or a script in tests.
+    pub cycles: Arc<dyn Cycles>,
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
 }
@@ -77,10 +81,12 @@ impl Scheduler {
 
     /// Makes the running set equal `instances`: unchanged instances keep running (and keep
     /// their metric series), changed ones restart, removed ones stop and lose their series.
-    pub fn apply(&mut self, instances: Vec<Instance>, ctx: Option<CycleCtx>) {
-        let ctx_changed = ctx.is_some();
-        if let Some(ctx) = ctx {
-            self.shared.ctx = ctx;
+    /// With `cycles`, every instance restarts with the new ones (the TLS roots or the key
+    /// changed).
+    pub fn apply(&mut self, instances: Vec<Instance>, cycles: Option<Arc<dyn Cycles>>) {
+        let ctx_changed = cycles.is_some();
+        if let Some(cycles) = cycles {
+            self.shared.cycles = cycles;
         }
         let wanted: BTreeMap<String, Instance> =
             instances.into_iter().map(|i| (i.key(), i)).collect();
@@ -120,18 +126,9 @@ impl Scheduler {
         }
     }
 
-    /// The ledger the tasks write to.
-    pub fn ledger(&self) -> crate::ledger::Ledger {
-        self.shared.ctx.ledger.clone()
-    }
-
     /// Number of running instance tasks.
-    pub fn len(&self) -> usize {
+    pub fn running(&self) -> usize {
         self.tasks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
     }
 
     /// Stops every task: idle tasks exit at once, a task in a cycle finishes it; tasks still
@@ -197,110 +194,45 @@ async fn run_instance(
         } else {
             0.0
         };
-        let interval = Duration::from_secs_f64((p.interval.as_secs_f64() + offset).max(0.0));
+        let interval = Duration::try_from_secs_f64((p.interval.as_secs_f64() + offset).max(0.0))
+            .unwrap_or(p.interval);
         next = (started + interval).max(Instant::now());
     }
 }
 
 /// Runs one cycle under its hard deadline. A cycle cut off by that deadline is a `timeout` at
-/// the stage it was in.
+/// the stage it was in, and keeps what it had found: the outcomes it settled are in the ledger
+/// already, so they are counted like those of any other cycle.
 pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemory) -> CycleReport {
     events::cycle_started(&shared.metrics, inst);
     let budget = cycle_budget(inst);
     let mut rec = Recorder::new(inst.probe.timeout, budget);
-    let started = SystemTime::now();
-    let began = tokio::time::Instant::now();
+    let mut report = CycleReport::new(SystemTime::now());
+    let began = Instant::now();
     // Steps are bounded by the recorder; this outer bound is a guard against a bug, with a
     // second of grace so the recorder's own timeout is the one that normally fires.
     let outcome = tokio::time::timeout(
         budget + Duration::from_secs(1),
-        cycle::run(&shared.ctx, inst, mem, &mut rec),
+        shared.cycles.run(inst, mem, &mut rec, &mut report),
     )
     .await;
-    let report = match outcome {
-        Ok(report) => report,
-        Err(_) => {
-            let stage = rec.current.unwrap_or(Stage::Delivery);
-            CycleReport {
-                started,
-                duration: began.elapsed(),
-                steps: std::mem::take(&mut rec.steps),
-                failure: Some(Failure::new(
-                    stage,
-                    Reason::Timeout,
-                    "cycle deadline exceeded",
-                )),
-                canary_id: None,
-                accepted: None,
-                delivery: None,
-                settled: Vec::new(),
-                forged: 0,
-                certs: Vec::new(),
-                in_flight: None,
-                sentinel: None,
-                recorded: false,
-            }
+    if outcome.is_err() {
+        let stage = rec.current.unwrap_or(Stage::Delivery);
+        report.failure = Some(Failure::new(
+            stage,
+            Reason::Timeout,
+            "cycle deadline exceeded",
+        ));
+        report.duration = began.elapsed();
+        report.steps = std::mem::take(&mut rec.steps);
+        report.certs = std::mem::take(&mut rec.certs);
+        // Cut off before it could record itself.
+        if !report.recorded {
+            shared.cycles.record_cut_off(inst, &report).await;
         }
-    };
-    if report.recorded {
-        return report;
-    }
-    // Cut off by the hard deadline before it could record itself.
-    let owner = crate::ledger::Owner {
-        probe: inst.probe.name.clone(),
-        client: inst.client.name.clone(),
-        region: inst.region.clone(),
-    };
-    let failure = report
-        .failure
-        .as_ref()
-        .map(|f| (f.stage.as_str(), f.reason.as_str()));
-    let started_at = crate::ledger::unix(report.started);
-    if let Err(e) = shared
-        .ctx
-        .ledger
-        .run(move |l| l.record_cycle(&owner, started_at, failure))
-        .await
-    {
-        tracing::error!(error = %e, "cannot record the cycle in the ledger");
     }
     report
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINUTE: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn a_small_set_starts_within_a_second() {
-        let last = first_delay(9, 10, MINUTE);
-        assert_eq!(first_delay(0, 10, MINUTE), Duration::ZERO);
-        assert_eq!(last, START_SPACING * 9);
-        assert!(last < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn a_large_set_is_spread_evenly_over_its_interval() {
-        let n = 10_000;
-        let delays: Vec<Duration> = (0..n).map(|k| first_delay(k, n, MINUTE)).collect();
-        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
-        assert!(delays[n - 1] < MINUTE);
-        // As many first cycles in every second of the minute, give or take rounding.
-        let mut per_second = [0usize; 60];
-        for d in &delays {
-            per_second[d.as_secs() as usize] += 1;
-        }
-        let (lo, hi) = (per_second.iter().min(), per_second.iter().max());
-        assert!(lo >= Some(&166) && hi <= Some(&167), "{per_second:?}");
-    }
-
-    #[test]
-    fn degenerate_inputs_do_not_panic() {
-        assert_eq!(first_delay(0, 0, MINUTE), Duration::ZERO);
-        assert!(first_delay(5, 1, MINUTE) < MINUTE);
-        assert_eq!(first_delay(3, 4, Duration::ZERO), Duration::ZERO);
-        assert!(first_delay(usize::MAX - 1, usize::MAX, Duration::MAX) <= Duration::MAX);
-    }
-}
+mod tests;
