@@ -217,11 +217,6 @@ impl DemoServer {
         tls::client_config(&self.shared.tls.ca_der)
     }
 
-    /// notAfter of the good server certificate, as unix seconds.
-    pub fn cert_not_after(&self) -> i64 {
-        self.shared.tls.good_not_after
-    }
-
     pub fn hostname(&self) -> &str {
         &self.shared.opts.hostname
     }

@@ -25,8 +25,6 @@ pub(crate) struct TlsAssets {
     pub good: Arc<rustls::ServerConfig>,
     pub expired: Arc<rustls::ServerConfig>,
     pub wrong_name: Arc<rustls::ServerConfig>,
-    /// notAfter of the good leaf, as unix seconds.
-    pub good_not_after: i64,
 }
 
 fn io_err(e: impl std::fmt::Display) -> std::io::Error {
@@ -108,11 +106,10 @@ impl TlsAssets {
         if !hostname.is_empty() && !names.iter().any(|n| n.eq_ignore_ascii_case(hostname)) {
             names.push(hostname.to_string());
         }
-        let good_not_after = now + TimeDuration::days(90);
         let (good_cert, good_key) = leaf(
             names.clone(),
             now - TimeDuration::hours(1),
-            good_not_after,
+            now + TimeDuration::days(90),
             &issuer,
         )?;
         let (exp_cert, exp_key) = leaf(
@@ -133,7 +130,6 @@ impl TlsAssets {
             good: server_config(good_cert, good_key)?,
             expired: server_config(exp_cert, exp_key)?,
             wrong_name: server_config(wrong_cert, wrong_key)?,
-            good_not_after: good_not_after.unix_timestamp(),
         })
     }
 
@@ -169,7 +165,6 @@ mod tests {
     fn generates_ca_and_configs() {
         let t = TlsAssets::generate("demo.example.test").unwrap();
         assert!(t.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        assert!(t.good_not_after > OffsetDateTime::now_utc().unix_timestamp());
         assert!(client_config(&t.ca_der).is_ok());
         assert!(Arc::ptr_eq(&t.config(Some(CertFault::Expired)), &t.expired));
         assert!(Arc::ptr_eq(&t.config(None), &t.good));

@@ -21,11 +21,6 @@ use tokio_rustls::client::TlsStream;
 
 pub use crate::vocab::classify_io;
 
-/// A failure at `stage` from an I/O error.
-pub fn io_failure(stage: Stage, e: &io::Error) -> Failure {
-    Failure::new(stage, classify_io(e), e.to_string())
-}
-
 /// Resolves `host` (an address needs no lookup) into socket addresses.
 pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {

@@ -96,11 +96,6 @@ impl Recorder {
         out
     }
 
-    /// When the cycle started.
-    pub fn started(&self) -> Instant {
-        self.start
-    }
-
     /// The cycle's hard deadline.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -202,11 +197,6 @@ impl Recorder {
         if let Some(StepRecord { result: Ok(n), .. }) = self.steps.last_mut() {
             *n = text;
         }
-    }
-
-    /// The first failure recorded, if any.
-    pub fn first_failure(&self) -> Option<&Failure> {
-        self.steps.iter().find_map(|s| s.result.as_ref().err())
     }
 }
 
