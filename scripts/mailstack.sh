@@ -213,8 +213,21 @@ stop_pid() { # pidfile
   kill -9 "$pid" 2>/dev/null || true
 }
 
-start_dovecot() { pid_alive "$DOVECOT_PID" || dovecot </dev/null >/dev/null 2>&1; wait_port 993 up; wait_port 143 up; }
-start_postfix() { pid_alive "$POSTFIX_PID" || postfix start </dev/null >/dev/null 2>&1; wait_port 25 up; wait_port 587 up; wait_port 465 up; }
+# Runs a daemon's start command with no descriptor of the caller's but stdin, stdout and stderr
+# (all three redirected by the callers): a daemon that inherited the caller's flock or a test's
+# output pipe would hold it for as long as it runs, and whoever waits on it would wait forever.
+detached() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
+    done
+    exec "$@"
+  )
+}
+
+start_dovecot() { pid_alive "$DOVECOT_PID" || detached dovecot </dev/null >/dev/null 2>&1; wait_port 993 up; wait_port 143 up; }
+start_postfix() { pid_alive "$POSTFIX_PID" || detached postfix start </dev/null >/dev/null 2>&1; wait_port 25 up; wait_port 587 up; wait_port 465 up; }
 stop_dovecot() { stop_pid "$DOVECOT_PID"; wait_port 993 down; }
 stop_postfix() { stop_pid "$POSTFIX_PID"; wait_port 25 down; }
 
