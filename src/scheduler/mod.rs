@@ -56,7 +56,9 @@ pub fn first_delay(k: usize, n: usize, interval: Duration) -> Duration {
 /// The hard deadline of one cycle: the delivery deadline plus room for the protocol steps
 /// around it (each step is also bounded by the per-step timeout).
 pub fn cycle_budget(inst: &Instance) -> Duration {
-    inst.probe.deadline + inst.probe.timeout * 4
+    inst.probe
+        .deadline
+        .saturating_add(inst.probe.timeout.saturating_mul(4))
 }
 
 struct Task {
@@ -212,7 +214,7 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
     // Steps are bounded by the recorder; this outer bound is a guard against a bug, with a
     // second of grace so the recorder's own timeout is the one that normally fires.
     let outcome = tokio::time::timeout(
-        budget + Duration::from_secs(1),
+        budget.saturating_add(Duration::from_secs(1)),
         shared.cycles.run(inst, mem, &mut rec, &mut report),
     )
     .await;
