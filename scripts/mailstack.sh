@@ -253,26 +253,32 @@ wait_auth() { # ok|fail: until Dovecot (which re-reads its passwd-file lazily) a
 # nothing listens there. The daemon keeps running: its other listeners, and the sessions already
 # open on this one, are untouched. (Reconfiguring the daemon instead, e.g. a `doveadm reload`,
 # also ends logins in progress on every other listener.)
-refuse_port() { # fault-name port
-  local t="mailstack_${1//-/_}"
+refuse_port() { # fault-name port...
+  local t="mailstack_${1//-/_}" p; shift
+  local ports; ports=$(IFS=,; echo "$*")
   nft -f - <<NFT
 table inet $t
 delete table inet $t
 table inet $t {
   chain input {
     type filter hook input priority -10; policy accept;
-    ip daddr 127.0.0.1 tcp dport $2 tcp flags & (syn | ack) == syn reject with tcp reset
+    ip daddr 127.0.0.1 tcp dport { $ports } tcp flags & (syn | ack) == syn reject with tcp reset
   }
 }
 NFT
-  wait_port "$2" down
+  for p in "$@"; do wait_port "$p" down; done
 }
-accept_port() { # fault-name port
+accept_port() { # fault-name port...
+  local p
   nft delete table inet "mailstack_${1//-/_}" 2>/dev/null || true
-  wait_port "$2" up
+  shift
+  # A port another fault still refuses stays refused (e.g. imap-143-down outlasting imap-refused)
+  for p in "$@"; do
+    nft list ruleset 2>/dev/null | grep -Eq "dport .*\b$p\b" || wait_port "$p" up
+  done
 }
 
-FAULTS="imap-down smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data"
+FAULTS="imap-down imap-refused smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data"
 
 fault() {
   local name=${1:-} mode=${2:-}
@@ -303,6 +309,10 @@ fault() {
     imap-auth:off)  sed -i "s/^canary@$DOMAIN:{PLAIN}locked-out/canary@$DOMAIN:{PLAIN}canary-secret/" "$STATE/users"; wait_auth ok ;;
     # one client type broken: new connections to the IMAP STARTTLS listener on 143 are refused,
     # IMAPS 993 and every session already open are untouched (no Dovecot reload)
+    # IMAP unreachable for every client the same way: new connections to 143 and 993 refused,
+    # Dovecot and Postfix untouched (delivery goes on); recovers the moment it is turned off
+    imap-refused:on)  refuse_port imap-refused 143 993 ;;
+    imap-refused:off) accept_port imap-refused 143 993 ;;
     imap-143-down:on)  refuse_port imap-143-down 143 ;;
     imap-143-down:off) accept_port imap-143-down 143 ;;
     *) echo "usage: mailstack.sh fault NAME on|off; NAME one of: $FAULTS" >&2; return 2 ;;

@@ -32,6 +32,7 @@ const KNOWN: &[&str] = &[
     "smtp-permfail",
     "imap-auth",
     "imap-143-down",
+    "imap-refused",
 ];
 
 fn rt() -> tokio::runtime::Runtime {
