@@ -1,7 +1,11 @@
 //! `mailcanary run`: builds the agent from its config, serves HTTP, runs the scheduler, reloads
 //! on SIGHUP or `POST /-/reload`, and shuts down gracefully on SIGTERM/SIGINT.
 
-use crate::config::Config;
+mod error;
+
+pub use error::AgentError;
+
+use crate::config::{Config, ConfigErrors};
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::CycleCtx;
@@ -27,19 +31,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Builds what cycles need from a config: TLS roots, the ledger, the HMAC key.
-pub fn cycle_ctx(config: &Config, ledger: Ledger) -> Result<CycleCtx, String> {
+pub fn cycle_ctx(config: &Config, ledger: Ledger) -> Result<CycleCtx, AgentError> {
     let tls = TlsContext::new(config.agent.ca_file.as_deref())?;
-    let key = config
-        .agent
-        .hmac_key
-        .load()
-        .map_err(|e| format!("canary HMAC key: {e}"))?;
+    let key = config.agent.hmac_key.load().map_err(AgentError::HmacKey)?;
     Ok(CycleCtx { tls, ledger, key })
 }
 
-/// Loads a config, printing nothing; errors are rendered one per line.
-pub fn load(path: &Path) -> Result<Config, String> {
-    Config::load(path).map_err(|e| e.to_string())
+/// Loads a config, printing nothing; its errors display one per line.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    Config::load(path)
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -47,14 +47,13 @@ pub async fn run(
     config_path: PathBuf,
     listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), AgentError> {
     let config = load(&config_path)?;
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let ctx = cycle_ctx(&config, ledger.clone())?;
     let region = config.agent.region.clone();
     let metrics = Arc::new(
-        Metrics::new(&region, MetricsOptions::for_config(&config))
-            .map_err(|e| format!("metrics: {e}"))?,
+        Metrics::new(&region, MetricsOptions::for_config(&config)).map_err(AgentError::Metrics)?,
     );
     let status = StatusBoard::default();
     let shared = Shared {
@@ -65,7 +64,7 @@ pub async fn run(
     let addr = listen.unwrap_or(config.agent.listen_address);
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|source| AgentError::Bind { addr, source })?;
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let app = web::router(
         WebState {
@@ -106,7 +105,7 @@ pub async fn run(
             }
             Some(reply) = reload_rx.recv() => {
                 let r = reload(&config_path, &mut current, &mut scheduler, &ledger, &metrics);
-                let _ = reply.send(r);
+                let _ = reply.send(r.map_err(web::ReloadRejected::new));
             }
         }
     }
@@ -118,8 +117,10 @@ pub async fn run(
     Ok(())
 }
 
-fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {
-    tokio::signal::unix::signal(kind).map_err(|e| format!("cannot install signal handler: {e}"))
+fn signal(
+    kind: tokio::signal::unix::SignalKind,
+) -> Result<tokio::signal::unix::Signal, AgentError> {
+    tokio::signal::unix::signal(kind).map_err(AgentError::Signal)
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -145,7 +146,7 @@ fn reload(
     scheduler: &mut Scheduler,
     ledger: &Ledger,
     metrics: &Metrics,
-) -> Result<(), String> {
+) -> Result<(), AgentError> {
     let region = current.agent.region.clone();
     let result = (|| {
         let new = load(path)?;
@@ -160,9 +161,7 @@ fn reload(
             &current.agent.ledger_path,
         );
         if a != b {
-            return Err(
-                "region, listen_address and ledger_path only change with a restart".to_string(),
-            );
+            return Err(AgentError::RestartOnly);
         }
         let ctx: Option<Arc<dyn Cycles>> = if new.agent != current.agent {
             Some(Arc::new(cycle_ctx(&new, ledger.clone())?))

@@ -116,24 +116,44 @@ enum SentinelAction {
     },
 }
 
-fn init_logging(level: &str, format: &str) -> Result<(), String> {
+/// Why a command stopped: the error of whichever command ran.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error(transparent)]
+    Agent(#[from] mailcanary::agent::AgentError),
+    #[error(transparent)]
+    Once(#[from] mailcanary::once::OnceError),
+    #[error(transparent)]
+    Demo(#[from] mailcanary::demo::DemoError),
+    #[error(transparent)]
+    Report(#[from] mailcanary::report::ReportError),
+    #[error(transparent)]
+    Plant(#[from] mailcanary::plant::PlantError),
+}
+
+/// Logging flags that cannot be applied.
+#[derive(Debug, thiserror::Error)]
+enum LoggingError {
+    #[error("--log.level: {0}")]
+    Level(tracing_subscriber::filter::ParseError),
+    #[error("--log.format must be logfmt or json, got {0:?}")]
+    Format(String),
+}
+
+fn init_logging(level: &str, format: &str) -> Result<(), LoggingError> {
     // Protocol libraries log raw traffic (credentials included) at debug/trace: keep them quiet
     // whatever the level asked for.
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{level},async_imap=warn,imap_proto=warn,lettre=warn,rustls=warn,hyper=warn"
     ))
-    .map_err(|e| format!("--log.level: {e}"))?;
+    .map_err(LoggingError::Level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
         "json" => builder.json().init(),
         "logfmt" => builder.with_ansi(false).init(),
-        other => {
-            return Err(format!(
-                "--log.format must be logfmt or json, got {other:?}"
-            ))
-        }
+        other => return Err(LoggingError::Format(other.to_string())),
     }
     Ok(())
 }
@@ -152,14 +172,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result: Result<bool, String> = runtime.block_on(async {
+    let result: Result<bool, CommandError> = runtime.block_on(async {
         match cli.command {
             Command::Check { config } => Ok(mailcanary::once::check(&config)),
             Command::Once {
                 config,
                 probe,
                 client,
-            } => mailcanary::once::once(&config, probe.as_deref(), client.as_deref()).await,
+            } => mailcanary::once::once(&config, probe.as_deref(), client.as_deref())
+                .await
+                .map_err(CommandError::from),
             Command::Demo {
                 listen,
                 dir,
@@ -178,12 +200,15 @@ fn main() -> ExitCode {
                 exit_after_scenario,
             })
             .await
-            .map(|()| true),
+            .map(|()| true)
+            .map_err(CommandError::from),
             Command::Report {
                 config,
                 since,
                 json,
-            } => mailcanary::report::command(&config, &since, json).map(|()| true),
+            } => mailcanary::report::command(&config, &since, json)
+                .map(|()| true)
+                .map_err(CommandError::from),
             Command::Sentinel {
                 action:
                     SentinelAction::Plant {
@@ -194,11 +219,13 @@ fn main() -> ExitCode {
                     },
             } => mailcanary::plant::plant(&config, &probe, client.as_deref(), replace)
                 .await
-                .map(|()| true),
+                .map(|()| true)
+                .map_err(CommandError::from),
             Command::Run { config, listen } => {
                 mailcanary::agent::run(config, listen, mailcanary::agent::termination())
                     .await
                     .map(|()| true)
+                    .map_err(CommandError::from)
             }
         }
     });

@@ -5,9 +5,9 @@
 //! said, and at the end the result in words. Canaries it sends go into the configured ledger, so
 //! a running agent settles any that arrive late.
 
-use crate::agent;
-use crate::config::{Config, Instance};
-use crate::ledger::Ledger;
+use crate::agent::{self, AgentError};
+use crate::config::{Config, ConfigErrors, Instance};
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::{CycleReport, InstanceMemory};
 use crate::probe::recorder::fmt_duration;
@@ -55,8 +55,26 @@ pub fn check(path: &Path) -> bool {
     }
 }
 
+/// Why `mailcanary once` could not run its cycles (a failed cycle is not an error: it is the
+/// transcript's answer).
+#[derive(Debug, thiserror::Error)]
+pub enum OnceError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("no probe instance matches --probe/--client")]
+    NoMatch,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
 /// `mailcanary once`: one cycle per selected instance. Returns whether all succeeded.
-pub async fn once(path: &Path, probe: Option<&str>, client: Option<&str>) -> Result<bool, String> {
+pub async fn once(
+    path: &Path,
+    probe: Option<&str>,
+    client: Option<&str>,
+) -> Result<bool, OnceError> {
     let config = agent::load(path)?;
     let selected: Vec<Instance> = config
         .instances()
@@ -65,14 +83,14 @@ pub async fn once(path: &Path, probe: Option<&str>, client: Option<&str>) -> Res
         .filter(|i| client.is_none_or(|c| i.client.name == c))
         .collect();
     if selected.is_empty() {
-        return Err("no probe instance matches --probe/--client".into());
+        return Err(OnceError::NoMatch);
     }
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let shared = Shared {
         cycles: Arc::new(agent::cycle_ctx(&config, ledger)?),
         metrics: Arc::new(
             Metrics::new(&config.agent.region, MetricsOptions::for_config(&config))
-                .map_err(|e| e.to_string())?,
+                .map_err(AgentError::Metrics)?,
         ),
         status: StatusBoard::default(),
     };

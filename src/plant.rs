@@ -1,15 +1,50 @@
 //! `mailcanary sentinel plant`: appends the probe's sentinel messages to its sentinel folder and
 //! records their digests and flags in the ledger, so that later cycles can check them.
 
-use crate::agent;
-use crate::ledger::Ledger;
+use crate::agent::{self, AgentError};
+use crate::config::ConfigErrors;
+use crate::ledger::{Ledger, LedgerError};
 use crate::probe::cycle::load_login;
 use crate::probe::imap::{ImapLogin, ImapSession};
 use crate::probe::recorder::Recorder;
 use crate::probe::sentinel::{self, Planted};
-use crate::probe::Stage;
+use crate::probe::{Failure, Stage};
 use std::path::Path;
 use std::time::Duration;
+
+/// Why the sentinels could not be planted.
+#[derive(Debug, thiserror::Error)]
+pub enum PlantError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("no probe {probe:?}{} in the config", .client.as_ref().map(|c| format!(" with client {c:?}")).unwrap_or_default())]
+    NoSuchProbe {
+        probe: String,
+        client: Option<String>,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(
+        "{count} sentinels of probe {probe} are already planted in {folder:?}; \
+         use --replace to plant a new set (the old messages are not deleted)"
+    )]
+    AlreadyPlanted {
+        count: usize,
+        probe: String,
+        folder: String,
+    },
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error("the client profile has no IMAP login")]
+    NoImapLogin,
+    /// The IMAP server (or the login) failed a step.
+    #[error(transparent)]
+    Imap(#[from] Failure),
+    #[error("appending sentinel {name}: {failure}")]
+    Append { name: String, failure: Failure },
+    #[error("sentinel {name} was appended but cannot be found in {folder}")]
+    NotFound { name: String, folder: String },
+}
 
 /// Plants the sentinels of `probe` (logging in as client profile `client`, or its first one).
 pub async fn plant(
@@ -17,35 +52,30 @@ pub async fn plant(
     probe: &str,
     client: Option<&str>,
     replace: bool,
-) -> Result<(), String> {
+) -> Result<(), PlantError> {
     let config = agent::load(path)?;
     let inst = config
         .instances()
         .into_iter()
         .find(|i| i.probe.name == probe && client.is_none_or(|c| i.client.name == c))
-        .ok_or_else(|| {
-            format!(
-                "no probe {probe:?}{} in the config",
-                client
-                    .map(|c| format!(" with client {c:?}"))
-                    .unwrap_or_default()
-            )
+        .ok_or_else(|| PlantError::NoSuchProbe {
+            probe: probe.to_string(),
+            client: client.map(str::to_string),
         })?;
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let (folder_before, before) = ledger.sentinels(probe)?;
     if !before.is_empty() && !replace {
-        return Err(format!(
-            "{} sentinels of probe {probe} are already planted in {folder_before:?}; \
-             use --replace to plant a new set (the old messages are not deleted)",
-            before.len()
-        ));
+        return Err(PlantError::AlreadyPlanted {
+            count: before.len(),
+            probe: probe.to_string(),
+            folder: folder_before,
+        });
     }
     let ctx = agent::cycle_ctx(&config, ledger.clone())?;
     let p = &inst.probe;
     let mut rec = Recorder::new(p.timeout, Duration::from_secs(300));
-    let (user, secret) = load_login(&p.imap, inst.client.imap.auth, Stage::ImapLogin)
-        .map_err(|f| f.to_string())?
-        .ok_or("the client profile has no IMAP login")?;
+    let (user, secret) = load_login(&p.imap, inst.client.imap.auth, Stage::ImapLogin)?
+        .ok_or(PlantError::NoImapLogin)?;
     rec.add_secret(secret.expose());
     let login = ImapLogin {
         mech: inst.client.imap.auth,
@@ -53,7 +83,6 @@ pub async fn plant(
         secret: &secret,
         id: &inst.client.id,
     };
-    let fail = |f: crate::probe::Failure| f.to_string();
     let mut s = ImapSession::open(
         &mut rec,
         &ctx.tls,
@@ -63,22 +92,23 @@ pub async fn plant(
         &p.mailbox,
         None,
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     let folder = &p.sentinel_folder;
-    s.create_folder(&mut rec, folder).await.map_err(fail)?;
+    s.create_folder(&mut rec, folder).await?;
     let set = sentinel::set(&ctx.key, probe, &p.to);
     for (name, bytes, flags) in &set {
         s.append(&mut rec, folder, bytes, flags)
             .await
-            .map_err(|f| format!("appending sentinel {name}: {f}"))?;
+            .map_err(|failure| PlantError::Append {
+                name: name.clone(),
+                failure,
+            })?;
     }
     // Read back what the server stored: that is what later checks compare with.
-    s.examine(&mut rec, folder).await.map_err(fail)?;
+    s.examine(&mut rec, folder).await?;
     let found = s
         .fetch_matching(&mut rec, sentinel::HEADER, &format!("{probe}/"))
-        .await
-        .map_err(fail)?;
+        .await?;
     let mut planted = Vec::new();
     for (name, bytes, flags) in &set {
         let sent = sentinel::sha256_hex(bytes);
@@ -88,8 +118,9 @@ pub async fn plant(
                 crate::probe::canary::header(b, sentinel::HEADER).as_deref() == Some(name)
             })
             .max_by_key(|(uid, b, _)| (sentinel::sha256_hex(b) == sent, *uid))
-            .ok_or_else(|| {
-                format!("sentinel {name} was appended but cannot be found in {folder}")
+            .ok_or_else(|| PlantError::NotFound {
+                name: name.clone(),
+                folder: folder.clone(),
             })?;
         if sentinel::sha256_hex(&stored.1) != sent {
             println!("note: the server stored sentinel {name} with different bytes than sent; recording what it stored");

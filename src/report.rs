@@ -6,7 +6,10 @@
 //! It answers the question users asked after the January 2023 outage: "what happened to the
 //! mail sent to us while it was down?"
 
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerError};
+
+mod error;
+pub use error::ReportError;
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -68,7 +71,7 @@ pub struct Report {
 type Key = (String, String, String);
 
 /// Builds the report for everything since `since` (unix seconds).
-pub fn build(ledger: &Ledger, since: f64) -> Result<Report, String> {
+pub fn build(ledger: &Ledger, since: f64) -> Result<Report, LedgerError> {
     let now = crate::ledger::now();
     let (cycles, canaries) = ledger.query(|db| {
         let mut st = db.prepare(
@@ -188,16 +191,15 @@ fn count(o: &mut Outcomes, state: &str, delay: Option<f64>) {
 
 /// Parses `--since`: a duration back from now (`6h`, `2days`), an RFC 3339 time
 /// (`2023-01-22T00:00:00Z`), or unix seconds.
-pub fn parse_since(s: &str, now: f64) -> Result<f64, String> {
+pub fn parse_since(s: &str, now: f64) -> Result<f64, ReportError> {
     if let Ok(d) = humantime::parse_duration(s) {
         return Ok(now - d.as_secs_f64());
     }
     if let Ok(t) = humantime::parse_rfc3339_weak(s) {
         return Ok(crate::ledger::unix(t));
     }
-    s.parse::<f64>().map_err(|_| {
-        format!("--since {s:?}: expected a duration (6h, 2days), a time (2023-01-22T00:00:00Z) or unix seconds")
-    })
+    s.parse::<f64>()
+        .map_err(|_| ReportError::Since(s.to_string()))
 }
 
 fn time(t: f64) -> String {
@@ -280,19 +282,16 @@ pub fn render_text(r: &Report) -> String {
 }
 
 /// `mailcanary report`: reads the ledger named by the config and prints the report.
-pub fn command(config: &std::path::Path, since: &str, json: bool) -> Result<(), String> {
+pub fn command(config: &std::path::Path, since: &str, json: bool) -> Result<(), ReportError> {
     let config = crate::agent::load(config)?;
     let path = &config.agent.ledger_path;
     if !path.exists() {
-        return Err(format!(
-            "no ledger at {} (has the agent run?)",
-            path.display()
-        ));
+        return Err(ReportError::NoLedger(path.clone()));
     }
     let ledger = Ledger::open(path)?;
     let report = build(&ledger, parse_since(since, crate::ledger::now())?)?;
     if json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&report).map_err(ReportError::Json)?;
         println!("{text}");
     } else {
         print!("{}", render_text(&report));

@@ -7,8 +7,10 @@
 //! content.
 
 mod command;
+mod error;
 
 pub use command::TokenCommand;
+pub use error::{CommandProblem, SecretError};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -55,17 +57,22 @@ impl SecretSource {
     /// Reads the secret now. Files are re-read on every call, so a rotated password or token
     /// is picked up by the next cycle without a reload; a command's token is reused until a
     /// margin before it expires, then the command runs again (see [`TokenCommand`]).
-    pub fn load(&self) -> Result<Secret, String> {
+    pub fn load(&self) -> Result<Secret, SecretError> {
         let value = match self {
             SecretSource::Command(c) => return c.load(),
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
-            SecretSource::Env(name) => std::env::var(name)
-                .map_err(|_| format!("environment variable {name} is not set or not UTF-8"))?,
+            SecretSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|source| SecretError::FileUnreadable {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            SecretSource::Env(name) => {
+                std::env::var(name).map_err(|_| SecretError::EnvUnset(name.clone()))?
+            }
         };
         let value = value.trim_end_matches(['\r', '\n']).to_string();
         if value.is_empty() {
-            return Err(format!("secret from {self} is empty"));
+            return Err(SecretError::Empty(self.to_string()));
         }
         Ok(Secret(value))
     }
@@ -102,17 +109,21 @@ mod tests {
             "s3cret"
         );
         let missing = SecretSource::File(dir.path().join("nope"));
-        let err = missing.load().unwrap_err();
+        let err = missing.load().unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
         std::fs::write(&p, "\n").unwrap();
-        assert!(SecretSource::File(p).load().unwrap_err().contains("empty"));
+        assert!(matches!(
+            SecretSource::File(p).load(),
+            Err(SecretError::Empty(_))
+        ));
     }
 
     #[test]
     fn env_source_reports_the_variable_name() {
         let err = SecretSource::Env("MAILCANARY_TEST_SURELY_UNSET".into())
             .load()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("MAILCANARY_TEST_SURELY_UNSET"));
     }
 }

@@ -9,11 +9,35 @@
 use crate::vocab::{classify_io, Reason};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+/// Why the TLS client configuration could not be built: the operator's CA file, mostly.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read CA file {}: {source}", .path.display())]
+    CaUnreadable {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("bad PEM in CA file {}: {source}", .path.display())]
+    BadPem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("bad certificate in CA file {}: {source}", .path.display())]
+    BadCertificate {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("CA file {} holds no certificate", .0.display())]
+    NoCertificate(PathBuf),
+    #[error("TLS setup: {0}")]
+    Provider(rustls::Error),
+}
 
 /// The agent's TLS client configuration.
 #[derive(Clone)]
@@ -29,29 +53,38 @@ impl std::fmt::Debug for TlsContext {
 
 impl TlsContext {
     /// Web PKI roots, plus every certificate in `ca_file` when given.
-    pub fn new(ca_file: Option<&Path>) -> Result<Self, String> {
+    pub fn new(ca_file: Option<&Path>) -> Result<Self, TlsSetupError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+            let certs = CertificateDer::pem_file_iter(path).map_err(|source| {
+                TlsSetupError::CaUnreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
             let mut added = 0;
             for cert in certs {
-                let cert =
-                    cert.map_err(|e| format!("bad PEM in CA file {}: {e}", path.display()))?;
+                let cert = cert.map_err(|source| TlsSetupError::BadPem {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 roots
                     .add(cert)
-                    .map_err(|e| format!("bad certificate in CA file {}: {e}", path.display()))?;
+                    .map_err(|source| TlsSetupError::BadCertificate {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
                 added += 1;
             }
             if added == 0 {
-                return Err(format!("CA file {} holds no certificate", path.display()));
+                return Err(TlsSetupError::NoCertificate(path.to_path_buf()));
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
+            .map_err(TlsSetupError::Provider)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(TlsContext {

@@ -115,7 +115,7 @@ impl Ctx<'_> {
         // Read it now, so a missing file or variable is reported here rather than at the
         // first cycle. The value itself is dropped; cycles re-read it.
         if let Err(e) = source.load() {
-            self.err(anchor, e);
+            self.err(anchor, e.to_string());
         }
         Some(source)
     }

@@ -2,12 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
+/// A pattern that cannot be expanded; it becomes a config error at the pattern.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum GlobError {
+    #[error("wildcards are only supported in the file name")]
+    WildcardInDirectory,
+    #[error("cannot list {}: {source}", .dir.display())]
+    List {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Expands a path whose last component may hold `*` and `?` wildcards; sorted results.
-pub(super) fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+pub(super) fn glob(pattern: &Path) -> Result<Vec<PathBuf>, GlobError> {
     let name = pattern.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let dir = pattern.parent().unwrap_or(Path::new("."));
     if dir.to_string_lossy().contains(['*', '?']) {
-        return Err("wildcards are only supported in the file name".into());
+        return Err(GlobError::WildcardInDirectory);
     }
     if !name.contains(['*', '?']) {
         return Ok(if pattern.exists() {
@@ -16,8 +28,10 @@ pub(super) fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
             vec![]
         });
     }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|source| GlobError::List {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let mut out: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .filter(|e| {

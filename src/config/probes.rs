@@ -357,7 +357,7 @@ fn token_command(
     match TokenCommand::new(argv, timeout) {
         Ok(c) => Some(c),
         Err(e) => {
-            ctx.err(cmd, e);
+            ctx.err(cmd, e.to_string());
             None
         }
     }

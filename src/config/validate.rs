@@ -51,7 +51,7 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
             }
             Ok(f) => f,
             Err(e) => {
-                ctx.err(pattern, e);
+                ctx.err(pattern, e.to_string());
                 continue;
             }
         };

@@ -3,7 +3,7 @@
 //! against it with the status page and `/metrics`, until Ctrl-C. With `--scenario libero` it
 //! replays the January 2023 outage instead (see [`scenario`]).
 
-use super::{DemoServer, ServerOptions, User};
+use super::{DemoError, DemoServer, ServerOptions, User};
 
 use super::scenario;
 use crate::agent;
@@ -30,14 +30,11 @@ pub struct DemoOptions {
 }
 
 /// Runs the demo until Ctrl-C / SIGTERM (or the end of the scenario, if asked).
-pub async fn run(opts: DemoOptions) -> Result<(), String> {
+pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     match opts.scenario.as_deref() {
         None => run_plain(opts).await,
         Some(scenario::LIBERO) => run_libero(opts).await,
-        Some(other) => Err(format!(
-            "unknown scenario {other:?}; scenarios: {}",
-            scenario::LIBERO
-        )),
+        Some(other) => Err(DemoError::UnknownScenario(other.to_string())),
     }
 }
 
@@ -47,13 +44,13 @@ fn demo_dir(opts: &DemoOptions) -> PathBuf {
     })
 }
 
-async fn run_plain(opts: DemoOptions) -> Result<(), String> {
+async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
     let server = DemoServer::start(ServerOptions {
         users: vec![User::new(USER, PASSWORD).with_token(TOKEN)],
         ..ServerOptions::default()
     })
     .await
-    .map_err(|e| format!("cannot start the embedded mail server: {e}"))?;
+    .map_err(DemoError::ServerStart)?;
     let dir = demo_dir(&opts);
     let probe = DemoProbe {
         interval: opts.interval,
@@ -61,7 +58,10 @@ async fn run_plain(opts: DemoOptions) -> Result<(), String> {
         ..DemoProbe::default()
     };
     let config = write_config(&dir, server.addrs(), server.ca_pem(), opts.listen, &[probe])
-        .map_err(|e| format!("cannot write the demo config in {}: {e}", dir.display()))?;
+        .map_err(|source| DemoError::WriteConfig {
+            dir: dir.clone(),
+            source,
+        })?;
     let url = format!("http://{}", opts.listen);
     println!(
         "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}) and the agent\n\
@@ -76,26 +76,21 @@ async fn run_plain(opts: DemoOptions) -> Result<(), String> {
     );
     let result = agent::run(config, Some(opts.listen), agent::termination()).await;
     server.shutdown().await;
-    result
+    Ok(result?)
 }
 
 /// `--scenario libero`: two embedded servers (see [`scenario`]), the agent, and the timeline.
-async fn run_libero(opts: DemoOptions) -> Result<(), String> {
+async fn run_libero(opts: DemoOptions) -> Result<(), DemoError> {
     let speed = opts.scenario_speed;
     if !(speed.is_finite() && (0.1..=10.0).contains(&speed)) {
-        return Err(format!(
-            "--scenario-speed must be between 0.1 and 10, got {speed}"
-        ));
+        return Err(DemoError::Speed(speed));
     }
     if !opts.clients.iter().any(|c| c == scenario::IOS_CLIENT) {
-        return Err(format!(
-            "--scenario libero needs the {} client profile in --clients",
-            scenario::IOS_CLIENT
-        ));
+        return Err(DemoError::NeedsIosClient);
     }
     let servers = scenario::Libero::start(speed)
         .await
-        .map_err(|e| format!("cannot start the embedded mail servers: {e}"))?;
+        .map_err(DemoError::ServersStart)?;
     let dir = demo_dir(&opts);
     let probe = scenario::probe(speed, opts.clients.clone());
     let config = write_routed_config(
@@ -105,7 +100,10 @@ async fn run_libero(opts: DemoOptions) -> Result<(), String> {
         opts.listen,
         &probe,
     )
-    .map_err(|e| format!("cannot write the demo config in {}: {e}", dir.display()))?;
+    .map_err(|source| DemoError::WriteConfig {
+        dir: dir.clone(),
+        source,
+    })?;
     let url = format!("http://{}", opts.listen);
     println!(
         "mailcanary demo --scenario libero: a compressed replay of the Libero/Virgilio Mail outage\n\
@@ -170,7 +168,7 @@ async fn run_libero(opts: DemoOptions) -> Result<(), String> {
     crate::status::set_notice(None);
     servers.shutdown().await;
     match played {
-        Some(Err(e)) => Err(e),
-        _ => result,
+        Some(Err(e)) => Err(e.into()),
+        _ => Ok(result?),
     }
 }

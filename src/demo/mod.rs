@@ -35,6 +35,7 @@
 pub mod command;
 mod conn;
 mod delivery;
+mod error;
 pub mod faults;
 mod imap;
 mod listener;
@@ -45,6 +46,8 @@ pub mod setup;
 mod smtp;
 pub mod store;
 pub mod tls;
+
+pub use error::DemoError;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -28,7 +28,7 @@ impl Ledger {
         started_at: f64,
         failure: Option<(&str, &str)>,
     ) -> Result<CycleEnd> {
-        self.with(|db| {
+        self.with("end a cycle", |db| {
             let tx = db.unchecked_transaction()?;
             let lost = declare_lost_in(&tx, owner, at)?;
             record_cycle_in(&tx, owner, started_at, failure)?;

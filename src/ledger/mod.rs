@@ -23,6 +23,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sql::{exec, join_uids, parse_uids, query_row, SCHEMA};
 
 mod end;
+mod error;
 mod sentinels;
 mod sql;
 mod types;
@@ -55,60 +56,68 @@ pub fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-type Result<T> = std::result::Result<T, String>;
+pub use error::LedgerError;
 
-fn db(e: rusqlite::Error) -> String {
-    format!("ledger: {e}")
-}
+type Result<T> = std::result::Result<T, LedgerError>;
 
 impl Ledger {
     /// Opens (creating if needed) the ledger at `path`.
     pub fn open(path: &Path) -> Result<Ledger> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create ledger directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| format!("cannot open ledger {}: {e}", path.display()))?;
+        let conn = Connection::open(path).map_err(|source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::init(conn)
     }
 
     /// A throwaway ledger, for `mailcanary once` and tests.
     pub fn in_memory() -> Result<Ledger> {
-        Self::init(Connection::open_in_memory().map_err(db)?)
+        Self::init(Connection::open_in_memory().map_err(LedgerError::sql("open in memory"))?)
     }
 
     fn init(conn: Connection) -> Result<Ledger> {
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        let db = LedgerError::sql;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db("set busy timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
+            .map_err(db("switch to WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db)?;
+            .map_err(db("set synchronous"))?;
         // A small page cache: the agent touches recent rows only, and the cache is the one part
         // of the ledger that lives in the agent's memory.
-        conn.pragma_update(None, "cache_size", -64).map_err(db)?;
+        conn.pragma_update(None, "cache_size", -64)
+            .map_err(db("set cache size"))?;
         // Every statement of the hot path is prepared once and kept (a cycle runs several).
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(SCHEMA).map_err(db)?;
-        conn.execute_batch(sentinels::SCHEMA).map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db("create schema"))?;
+        conn.execute_batch(sentinels::SCHEMA)
+            .map_err(db("create sentinel schema"))?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         // The thread ends when the last handle (and so the last sender) is gone.
         std::thread::Builder::new()
             .name("ledger".into())
             .spawn(move || queue.into_iter().for_each(|job| job()))
-            .map_err(|e| format!("ledger thread: {e}"))?;
+            .map_err(LedgerError::Thread)?;
         Ok(Ledger {
             conn: Arc::new(Mutex::new(conn)),
             jobs,
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let guard = self
-            .conn
-            .lock()
-            .map_err(|_| "ledger lock poisoned".to_string())?;
-        f(&guard).map_err(db)
+    /// Runs `f` on the connection; `doing` names the operation in its error.
+    fn with<T>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let guard = self.conn.lock().map_err(|_| LedgerError::Poisoned)?;
+        f(&guard).map_err(LedgerError::sql(doing))
     }
 
     /// Runs `f` on the ledger's thread, so SQLite never stalls the async executor.
@@ -123,15 +132,15 @@ impl Ledger {
             .send(Box::new(move || {
                 let _ = tx.send(f(&this));
             }))
-            .map_err(|_| "ledger thread stopped".to_string())?;
-        rx.await.map_err(|_| "ledger thread stopped".to_string())?
+            .map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)?
     }
 }
 
 impl Ledger {
     /// Records a canary before its DATA is sent.
     pub fn record_sending(&self, c: &NewCanary) -> Result<()> {
-        self.with(|db| {
+        self.with("record a canary being sent", |db| {
             exec(db,
                 "INSERT INTO canaries (id, probe, client, region, sent_at, deadline_s, lost_after_s, state, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sending', ?5)",
@@ -151,7 +160,7 @@ impl Ledger {
 
     /// The server answered 250 to DATA.
     pub fn mark_accepted(&self, id: &str, at: f64, queue_id: Option<&str>) -> Result<()> {
-        self.with(|db| {
+        self.with("mark a canary accepted", |db| {
             exec(db,
                 "UPDATE canaries SET state = 'in_flight', accepted_at = ?2, queue_id = ?3, updated_at = ?2
                  WHERE id = ?1 AND state = 'sending'",
@@ -163,7 +172,7 @@ impl Ledger {
 
     /// The server refused the message: it was never in flight.
     pub fn mark_rejected(&self, id: &str) -> Result<()> {
-        self.with(|db| {
+        self.with("mark a canary rejected", |db| {
             exec(db,
                 "UPDATE canaries SET state = 'rejected', updated_at = ?2 WHERE id = ?1 AND state = 'sending'",
                 params![id, now()],
@@ -175,7 +184,7 @@ impl Ledger {
     /// Canaries of `owner` still watched for: not yet seen (sending, in flight) or lost (a late
     /// arrival is then `recovered`).
     pub fn open_canaries(&self, owner: &Owner) -> Result<Vec<Open>> {
-        self.with(|db| {
+        self.with("list open canaries", |db| {
             let mut st = db.prepare_cached(
                 "SELECT id, state, sent_at, accepted_at, uids FROM canaries
                  WHERE probe = ?1 AND client = ?2 AND region = ?3
@@ -197,13 +206,13 @@ impl Ledger {
 
     /// Number of canaries of `owner` accepted and not yet seen nor declared lost.
     pub fn in_flight(&self, owner: &Owner) -> Result<i64> {
-        self.with(|db| in_flight_in(db, owner))
+        self.with("count canaries in flight", |db| in_flight_in(db, owner))
     }
 
     /// A verified copy of canary `id` was seen at `seen_at` under `uid`. Returns the outcome to
     /// count, or `None` when this copy was already accounted for (or the id is not ours).
     pub fn settle_seen(&self, id: &str, uid: u32, seen_at: f64) -> Result<Option<Settled>> {
-        self.with(|db| {
+        self.with("settle a canary seen", |db| {
             let tx = db.unchecked_transaction()?;
             let row: Option<(String, f64, Option<f64>, f64, String)> = query_row(
                 &tx,
@@ -256,7 +265,7 @@ impl Ledger {
 
     /// A message carrying canary `id` failed verification. Counts once per canary.
     pub fn mark_corrupt(&self, id: &str, uid: u32) -> Result<bool> {
-        self.with(|db| {
+        self.with("mark a canary corrupt", |db| {
             let n = exec(
                 db,
                 "UPDATE canaries SET state = 'corrupt', uids = uids || ',' || ?2, updated_at = ?3
@@ -270,7 +279,7 @@ impl Ledger {
     /// Declares lost every in-flight canary of `owner` older than its `lost_after`; a canary
     /// whose acceptance was never recorded becomes `unconfirmed` instead. Returns the ids lost.
     pub fn declare_lost(&self, owner: &Owner, at: f64) -> Result<Vec<String>> {
-        self.with(|db| {
+        self.with("declare canaries lost", |db| {
             let tx = db.unchecked_transaction()?;
             let lost = declare_lost_in(&tx, owner, at)?;
             tx.commit()?;
@@ -280,7 +289,7 @@ impl Ledger {
 
     /// Whether `id` is a canary this ledger knows.
     pub fn knows(&self, id: &str) -> Result<bool> {
-        self.with(|db| {
+        self.with("look up a canary", |db| {
             query_row(
                 db,
                 "SELECT 1 FROM canaries WHERE id = ?1",
@@ -299,12 +308,14 @@ impl Ledger {
         started_at: f64,
         failure: Option<(&str, &str)>,
     ) -> Result<()> {
-        self.with(|db| record_cycle_in(db, owner, started_at, failure))
+        self.with("record a cycle", |db| {
+            record_cycle_in(db, owner, started_at, failure)
+        })
     }
 
     /// Deletes settled canaries and cycle results older than `before`.
     pub fn prune(&self, before: f64) -> Result<usize> {
-        self.with(|db| {
+        self.with("prune old rows", |db| {
             let a = exec(
                 db,
                 "DELETE FROM canaries WHERE updated_at < ?1
@@ -322,7 +333,7 @@ impl Ledger {
 
     /// Direct access for the report and for tests.
     pub fn query<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        self.with(f)
+        self.with("query", f)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The sentinels planted for each probe: name, digest, size and flags, as recorded at planting.
 
-use super::{sql::exec, Ledger, Planted};
+use super::{sql::exec, Ledger, Planted, Result};
 use rusqlite::params;
 
 pub(super) const SCHEMA: &str = "
@@ -18,13 +18,8 @@ CREATE TABLE IF NOT EXISTS sentinels (
 
 impl Ledger {
     /// Records the sentinels just planted for `probe` in `folder`, replacing earlier records.
-    pub fn record_sentinels(
-        &self,
-        probe: &str,
-        folder: &str,
-        planted: &[Planted],
-    ) -> Result<(), String> {
-        self.with(|db| {
+    pub fn record_sentinels(&self, probe: &str, folder: &str, planted: &[Planted]) -> Result<()> {
+        self.with("record sentinels", |db| {
             let tx = db.unchecked_transaction()?;
             exec(
                 &tx,
@@ -52,8 +47,8 @@ impl Ledger {
     }
 
     /// The folder and sentinels recorded for `probe` (empty when none were planted).
-    pub fn sentinels(&self, probe: &str) -> Result<(String, Vec<Planted>), String> {
-        self.with(|db| {
+    pub fn sentinels(&self, probe: &str) -> Result<(String, Vec<Planted>)> {
+        self.with("list sentinels", |db| {
             let mut st = db.prepare_cached(
                 "SELECT folder, name, sha256, size, flags FROM sentinels WHERE probe = ?1 ORDER BY name",
             )?;

@@ -15,6 +15,7 @@
 
 use super::canary;
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
+use super::fault::{local_fault, LocalFault};
 use super::imap::{ImapLogin, ImapSession};
 use super::recorder::Recorder;
 use super::settle::{settle_found, sweep};
@@ -48,11 +49,8 @@ pub(crate) fn load_login(
         m if m.is_oauth() => ep.oauth_token.as_ref(),
         _ => ep.password.as_ref(),
     };
-    let source =
-        source.ok_or_else(|| Failure::new(stage, Reason::Internal, "no credential configured"))?;
-    let secret = source
-        .load()
-        .map_err(|e| Failure::new(stage, Reason::Internal, e))?;
+    let source = source.ok_or_else(|| local_fault(stage, LocalFault::NoCredential))?;
+    let secret = source.load().map_err(|e| local_fault(stage, e))?;
     Ok(Some((ep.username.clone(), secret)))
 }
 
@@ -237,7 +235,7 @@ pub async fn run(
         }
         Err(e) => {
             mem.open = None;
-            failures.push(Failure::new(Stage::Delivery, Reason::Internal, e))
+            failures.push(local_fault(Stage::Delivery, e))
         }
     }
     report.recorded = true;
@@ -289,7 +287,7 @@ async fn send(
     ctx.ledger
         .run(move |l| l.record_sending(&entry))
         .await
-        .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))?;
+        .map_err(|e| local_fault(Stage::Data, e))?;
     let id = canary.id.clone();
     let sent = session.data(rec, &canary.message).await;
     if let Err(f) = &sent {
@@ -312,5 +310,5 @@ async fn mark_accepted(ctx: &CycleCtx, id: &str, acc: &Accepted) -> Result<(), F
     ctx.ledger
         .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
         .await
-        .map_err(|e| Failure::new(Stage::Data, Reason::Internal, e))
+        .map_err(|e| local_fault(Stage::Data, e))
 }

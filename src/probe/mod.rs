@@ -16,6 +16,7 @@ pub mod canary;
 mod context;
 pub mod cycle;
 pub mod dns;
+mod fault;
 pub mod imap;
 pub mod net;
 pub mod recorder;

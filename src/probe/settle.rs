@@ -3,10 +3,11 @@
 
 use super::canary::{self, Verdict};
 use super::context::{CycleCtx, CycleReport, InstanceMemory};
+use super::fault::local_fault;
 use super::imap::ImapSession;
 use super::recorder::Recorder;
 use super::{Failure, Reason, Stage};
-use crate::ledger::{self, Outcome, Owner};
+use crate::ledger::{self, LedgerError, Outcome, Owner};
 use std::time::SystemTime;
 use tokio::time::Instant;
 
@@ -70,7 +71,7 @@ async fn examine(
     report: &mut CycleReport,
 ) -> Result<Examined, Failure> {
     let verdict = canary::verify(&ctx.key, raw);
-    let internal = |e: String| Failure::new(Stage::Verify, Reason::Internal, e);
+    let internal = |e: LedgerError| local_fault(Stage::Verify, e);
     match verdict {
         Verdict::Valid { id, instance, .. } if instance == owner.key() => {
             let lid = id.clone();

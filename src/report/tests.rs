@@ -96,5 +96,6 @@ fn since_forms() {
     assert_eq!(parse_since("1674345600", 0.0).unwrap(), 1_674_345_600.0);
     assert!(parse_since("yesterday-ish", 0.0)
         .unwrap_err()
+        .to_string()
         .contains("--since"));
 }

@@ -17,7 +17,7 @@
 //! tokio runtime the command runs in `block_in_place`, so other tasks move to other workers
 //! while it runs; the fast path (a cached, fresh token) only takes a mutex.
 
-use super::Secret;
+use super::{CommandProblem, Secret, SecretError};
 use std::fmt;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -71,14 +71,14 @@ pub(crate) fn schedule(lifetime: Option<Duration>) -> (Duration, Duration) {
 
 impl TokenCommand {
     /// `argv[0]` is the program (a path, or a name looked up in `PATH`).
-    pub fn new(argv: Vec<String>, timeout: Duration) -> Result<Self, String> {
+    pub fn new(argv: Vec<String>, timeout: Duration) -> Result<Self, SecretError> {
         match argv.first() {
             Some(p) if !p.is_empty() => Ok(TokenCommand {
                 argv: argv.into(),
                 timeout,
                 cache: Arc::default(),
             }),
-            _ => Err("the token command needs a program to run".into()),
+            _ => Err(SecretError::NoProgram),
         }
     }
 
@@ -93,7 +93,7 @@ impl TokenCommand {
     }
 
     /// The cached token if still fresh, else the command's new one.
-    pub fn load(&self) -> Result<Secret, String> {
+    pub fn load(&self) -> Result<Secret, SecretError> {
         if let Some(s) = self.fresh() {
             return Ok(s);
         }
@@ -108,14 +108,18 @@ impl TokenCommand {
             .map(|c| c.secret.clone())
     }
 
-    fn refresh(&self) -> Result<Secret, String> {
+    fn refresh(&self) -> Result<Secret, SecretError> {
         let _running = lock(&self.cache.running);
         // Another caller may have refreshed while this one waited for the lock.
         if let Some(s) = self.fresh() {
             return Ok(s);
         }
         let started = Instant::now();
-        match self.run().and_then(|out| self.parse(&out)) {
+        let result = self.run().and_then(|out| self.parse(&out));
+        match result.map_err(|problem| SecretError::Command {
+            program: self.program().to_string(),
+            problem,
+        }) {
             Ok((secret, lifetime)) => {
                 let (refresh, expiry) = schedule(lifetime);
                 tracing::debug!(
@@ -152,7 +156,7 @@ impl TokenCommand {
     }
 
     /// Runs the command; its stdout, or why there is none.
-    fn run(&self) -> Result<Vec<u8>, String> {
+    fn run(&self) -> Result<Vec<u8>, CommandProblem> {
         let prog = self.program();
         self.cache.runs.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -162,11 +166,11 @@ impl TokenCommand {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("token command {prog}: cannot start: {e}"))?;
+            .map_err(CommandProblem::Start)?;
         let Some(mut stdout) = child.stdout.take() else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("token command {prog}: no stdout"));
+            return Err(CommandProblem::NoStdout);
         };
         let (tx, rx) = mpsc::channel();
         // The reader ends when the command closes its stdout (exits, or is killed below).
@@ -179,21 +183,21 @@ impl TokenCommand {
                     .read_to_end(&mut buf);
                 let _ = tx.send(r.map(|_| buf));
             });
-        let kill = |child: &mut std::process::Child, why: String| {
+        let kill = |child: &mut std::process::Child, why: CommandProblem| {
             let _ = child.kill();
             let _ = child.wait();
-            Err(format!("token command {prog}: {why}"))
+            Err(why)
         };
         if let Err(e) = reader {
-            return kill(&mut child, format!("cannot read its output: {e}"));
+            return kill(&mut child, CommandProblem::Read(e));
         }
-        let timed_out = || format!("timed out after {:?}", self.timeout);
+        let timed_out = || CommandProblem::TimedOut(self.timeout);
         let out = match rx.recv_timeout(self.timeout) {
             Ok(Ok(buf)) if buf.len() > MAX_OUTPUT => {
-                return kill(&mut child, format!("printed more than {MAX_OUTPUT} bytes"))
+                return kill(&mut child, CommandProblem::TooMuchOutput(MAX_OUTPUT))
             }
             Ok(Ok(buf)) => buf,
-            Ok(Err(e)) => return kill(&mut child, format!("cannot read its output: {e}")),
+            Ok(Err(e)) => return kill(&mut child, CommandProblem::Read(e)),
             Err(_) => return kill(&mut child, timed_out()),
         };
         let status = loop {
@@ -203,27 +207,25 @@ impl TokenCommand {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 Ok(None) => return kill(&mut child, timed_out()),
-                Err(e) => return kill(&mut child, format!("cannot wait for it: {e}")),
+                Err(e) => return kill(&mut child, CommandProblem::Wait(e)),
             }
         };
         if !status.success() {
-            return Err(format!("token command {prog}: {status}"));
+            return Err(CommandProblem::Exited(status));
         }
         Ok(out)
     }
 
     /// The token and its lifetime from the command's stdout.
-    fn parse(&self, out: &[u8]) -> Result<(Secret, Option<Duration>), String> {
-        let prog = self.program();
-        let bad = |why: &str| format!("token command {prog}: {why}");
-        let text = std::str::from_utf8(out).map_err(|_| bad("printed something not UTF-8"))?;
+    fn parse(&self, out: &[u8]) -> Result<(Secret, Option<Duration>), CommandProblem> {
+        let text = std::str::from_utf8(out).map_err(|_| CommandProblem::NotUtf8)?;
         let text = text.trim();
         let (token, lifetime) = if text.starts_with('{') {
             let v: serde_json::Value =
-                serde_json::from_str(text).map_err(|_| bad("printed invalid JSON"))?;
+                serde_json::from_str(text).map_err(|_| CommandProblem::InvalidJson)?;
             let token = v["access_token"]
                 .as_str()
-                .ok_or_else(|| bad("printed JSON without a string \"access_token\""))?
+                .ok_or(CommandProblem::NoAccessToken)?
                 .to_string();
             let lifetime = match &v["expires_in"] {
                 serde_json::Value::Null => None,
@@ -234,19 +236,17 @@ impl TokenCommand {
             let lifetime = match (v.get("expires_in"), lifetime) {
                 (None, _) => None,
                 (Some(_), Some(s)) if s.is_finite() => Some(Duration::from_secs_f64(s.max(0.0))),
-                (Some(_), _) => return Err(bad("printed an \"expires_in\" that is not a number")),
+                (Some(_), _) => return Err(CommandProblem::BadExpiresIn),
             };
             (token, lifetime)
         } else {
             (text.to_string(), None)
         };
         if token.is_empty() {
-            return Err(bad("printed no token"));
+            return Err(CommandProblem::NoToken);
         }
         if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad(
-                "printed a token containing whitespace (print only the token, or JSON)",
-            ));
+            return Err(CommandProblem::Whitespace);
         }
         Ok((Secret::new(token), lifetime))
     }

@@ -77,7 +77,7 @@ fn a_failed_refresh_keeps_a_token_that_has_not_expired_yet() {
         "inside the margin: old token"
     );
     std::thread::sleep(Duration::from_millis(600));
-    let err = c.load().unwrap_err();
+    let err = c.load().unwrap_err().to_string();
     assert!(err.contains("exit status: 3"), "{err}");
 }
 
@@ -90,7 +90,7 @@ fn a_hanging_command_is_killed_at_the_timeout() {
     )
     .unwrap();
     let t = Instant::now();
-    let err = c.load().unwrap_err();
+    let err = c.load().unwrap_err().to_string();
     assert!(err.contains("timed out after 300ms"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
@@ -116,14 +116,14 @@ fn errors_name_the_program_but_never_its_output_or_arguments() {
         let mut argv = script(dir.path(), body);
         argv.push("--client-secret=hunter2".into());
         let c = TokenCommand::new(argv, Duration::from_secs(5)).unwrap();
-        let err = c.load().unwrap_err();
+        let err = c.load().unwrap_err().to_string();
         assert!(err.contains(want), "{body}: {err}");
         assert!(err.starts_with("token command sh: "), "{err}");
         assert!(!err.contains("leaked") && !err.contains("hunter2"), "{err}");
         assert!(!format!("{c:?}").contains("hunter2"));
     }
     let missing = TokenCommand::new(vec!["/nonexistent/helper".into()], Duration::from_secs(1));
-    let err = missing.unwrap().load().unwrap_err();
+    let err = missing.unwrap().load().unwrap_err().to_string();
     assert!(err.contains("/nonexistent/helper: cannot start"), "{err}");
     assert!(TokenCommand::new(Vec::new(), Duration::from_secs(1)).is_err());
 }

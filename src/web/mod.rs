@@ -1,6 +1,7 @@
 //! The agent's HTTP endpoints: `/metrics`, `/healthz`, `POST /-/reload`, the status page at `/`
 //! and its JSON at `/api/status`.
 
+mod error;
 mod page;
 pub mod serve;
 
@@ -11,11 +12,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+pub use error::{ReloadRejected, WebError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// A reload request; the agent answers with the outcome.
-pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+pub type ReloadRequest = oneshot::Sender<Result<(), ReloadRejected>>;
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -27,7 +29,7 @@ pub struct WebState {
 }
 
 /// The router for all endpoints; with basic auth configured, every one but `/healthz` needs it.
-pub fn router(state: WebState, web: &crate::config::Web) -> Result<Router, String> {
+pub fn router(state: WebState, web: &crate::config::Web) -> Result<Router, WebError> {
     let protected = Router::new()
         .route("/", get(status_page))
         .route("/api/status", get(status_json))

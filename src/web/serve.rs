@@ -1,6 +1,7 @@
 //! Serving the router: plain HTTP by default, HTTPS when `[web]` names a certificate and key,
 //! and HTTP basic auth (every endpoint but `/healthz`) when it names a user.
 
+use super::WebError;
 use crate::config::Web;
 use crate::secret::Secret;
 use axum::extract::{Request, State};
@@ -21,13 +22,11 @@ use tokio::net::TcpListener;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Wraps `protected` in basic auth when configured; `open` routes stay open.
-pub fn with_auth(protected: Router, open: Router, web: &Web) -> Result<Router, String> {
+pub fn with_auth(protected: Router, open: Router, web: &Web) -> Result<Router, WebError> {
     let Some((user, source)) = &web.basic_auth else {
         return Ok(protected.merge(open));
     };
-    let password = source
-        .load()
-        .map_err(|e| format!("web basic auth password: {e}"))?;
+    let password = source.load().map_err(WebError::BasicAuthPassword)?;
     let creds = Arc::new((user.clone(), password));
     Ok(protected
         .layer(middleware::from_fn_with_state(creds, basic_auth))
@@ -85,21 +84,26 @@ async fn basic_auth(
 }
 
 /// Builds the TLS acceptor when `[web]` asks for HTTPS, so a bad certificate stops start-up.
-pub fn acceptor(web: &Web) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+pub fn acceptor(web: &Web) -> Result<Option<tokio_rustls::TlsAcceptor>, WebError> {
     let Some((cert, key)) = &web.tls else {
         return Ok(None);
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<_, _>>())
-        .map_err(|e| format!("web TLS certificate {}: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("web TLS key {}: {e}", key.display()))?;
+        .map_err(|source| WebError::Certificate {
+            path: cert.clone(),
+            source,
+        })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| WebError::Key {
+        path: key.clone(),
+        source,
+    })?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-    .map_err(|e| format!("web TLS: {e}"))?;
+    .map_err(WebError::Tls)?;
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
 }
 
@@ -109,12 +113,12 @@ pub async fn serve(
     app: Router,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), WebError> {
     let Some(acceptor) = acceptor else {
         return axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(|e| format!("http server: {e}"));
+            .map_err(WebError::Serve);
     };
     tokio::pin!(shutdown);
     loop {

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 /// The only scenario so far.
 mod record;
-pub use record::{DeliveryRecord, PhaseRecord, Record, ServerRecord, Window};
+pub use record::{DeliveryRecord, PhaseRecord, Record, RecordError, ServerRecord, Window};
 
 pub const LIBERO: &str = "libero";
 /// Number of phases.
@@ -188,7 +188,7 @@ impl Libero {
         clients: &[String],
         record_path: &Path,
         report_hint: &dyn Fn(f64) -> String,
-    ) -> Result<Record, String> {
+    ) -> Result<Record, RecordError> {
         let start = tokio::time::Instant::now();
         let t0 = crate::ledger::now();
         let speed = self.speed;
@@ -320,7 +320,7 @@ impl Libero {
     }
 
     /// Copies both delivery logs into `rec` and writes it to `path`.
-    fn save(&self, rec: &mut Record, path: &Path) -> Result<(), String> {
+    fn save(&self, rec: &mut Record, path: &Path) -> Result<(), RecordError> {
         for (r, s) in rec.servers.iter_mut().zip(self.servers()) {
             r.deliveries = s
                 .store()
@@ -338,9 +338,11 @@ impl Libero {
                 })
                 .collect();
         }
-        let text = serde_json::to_string_pretty(rec).map_err(|e| e.to_string())?;
-        std::fs::write(path, text)
-            .map_err(|e| format!("cannot write the scenario record {}: {e}", path.display()))
+        let text = serde_json::to_string_pretty(rec).map_err(RecordError::Encode)?;
+        std::fs::write(path, text).map_err(|source| RecordError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Stops both servers.

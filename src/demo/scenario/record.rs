@@ -56,3 +56,15 @@ pub struct DeliveryRecord {
     pub accepted_at: f64,
     pub visible_at: f64,
 }
+
+/// The record could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot encode the scenario record: {0}")]
+    Encode(serde_json::Error),
+    #[error("cannot write the scenario record {}: {source}", .path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}

@@ -4,6 +4,7 @@
 use super::{compare, Problem, HEADER};
 use crate::config::Instance;
 use crate::probe::context::{CycleCtx, InstanceMemory};
+use crate::probe::fault::local_fault;
 use crate::probe::imap::ImapSession;
 use crate::probe::recorder::Recorder;
 use crate::probe::{Failure, Reason, Stage};
@@ -43,7 +44,7 @@ pub async fn check(
     let probe = inst.probe.name.clone();
     let (folder, planted) = match ctx.ledger.run(move |l| l.sentinels(&probe)).await {
         Ok(r) => r,
-        Err(e) => return failed(Failure::new(Stage::Verify, Reason::Internal, e)),
+        Err(e) => return failed(local_fault(Stage::Verify, e)),
     };
     if planted.is_empty() {
         return Checked::default();
