@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod profiles;
 pub mod prometheus;
 pub mod stack;
+pub mod webhook;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

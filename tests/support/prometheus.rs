@@ -10,7 +10,7 @@
 
 use super::http;
 #[allow(unused_imports)] // each test binary uses its own part of the helpers
-pub use super::http::{Received, WebhookReceiver};
+pub use super::webhook::{Received, WebhookReceiver};
 use serde_json::Value;
 use std::fs;
 use std::net::TcpListener;
