@@ -31,7 +31,8 @@ use tokio::time::Instant;
 /// Cycles that reuse the capabilities the server last announced before asking it again.
 const CAPS_ASKED_EVERY: u64 = 100;
 
-fn owner(i: &Instance) -> Owner {
+/// Who a canary of `i` belongs to in the ledger.
+pub(crate) fn owner(i: &Instance) -> Owner {
     Owner {
         probe: i.probe.name.clone(),
         client: i.client.name.clone(),

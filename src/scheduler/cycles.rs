@@ -3,7 +3,7 @@
 //! clock, so its timing is tested without a mail server.
 
 use crate::config::Instance;
-use crate::ledger::{self, Owner};
+use crate::ledger;
 use crate::probe::cycle::{self, CycleCtx, CycleReport, InstanceMemory};
 use crate::probe::recorder::Recorder;
 use futures::future::{BoxFuture, FutureExt};
@@ -44,11 +44,7 @@ impl Cycles for CycleCtx {
         inst: &'a Instance,
         report: &'a CycleReport,
     ) -> BoxFuture<'a, ()> {
-        let owner = Owner {
-            probe: inst.probe.name.clone(),
-            client: inst.client.name.clone(),
-            region: inst.region.clone(),
-        };
+        let owner = cycle::owner(inst);
         let failure = report
             .failure
             .as_ref()
