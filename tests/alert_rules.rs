@@ -7,22 +7,14 @@
 
 mod support;
 
+use support::{read, root};
+
 use std::collections::BTreeSet;
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const RUNBOOK_BASE: &str = "https://github.com/mailcanary/mailcanary/blob/main/docs/runbooks/";
 const RULES: &str = "alerts/mailcanary.rules.yml";
 const RULES_TEST: &str = "alerts/mailcanary.rules_test.yml";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 /// Runs promtool; fails the test with promtool's output unless it exits 0.
 fn promtool(args: &[&str]) {

@@ -6,9 +6,10 @@
 
 mod support;
 
+use support::{read, root};
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 /// Metric contract v2 (docs/metrics.md). Histograms also export `_bucket`, `_sum` and `_count`.
 /// Every metric of this list must be used by a rule, a dashboard or a runbook.
@@ -49,14 +50,6 @@ const REASONS: &str = "timeout refused reset tls_handshake cert_invalid auth_rej
 const OUTCOMES: &str = "on_time late lost recovered duplicate corrupt";
 
 const RULES: &str = "alerts/mailcanary.rules.yml";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 fn recorded_names(rules: &str) -> BTreeSet<String> {
     let names = rules

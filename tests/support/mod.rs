@@ -20,9 +20,19 @@ pub mod webhook;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The project's root, where the shipped files (rules, dashboards, docs) are.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A shipped file's text: a test that cannot read what it checks fails, naming the file.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
 /// The dashboards shipped in `dashboards/`.
 pub fn dashboard_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let dir = root().join("dashboards");
     ["mailcanary-overview.json", "mailcanary-probe.json"]
         .iter()
         .map(|f| dir.join(f))
