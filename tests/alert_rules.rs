@@ -1,6 +1,7 @@
 //! The alert rules checked as a product: `alerts/mailcanary.rules.yml` passes `promtool check
-//! rules` and its unit tests, and every alert is tested firing and has its labels, annotations
-//! and runbook. (That rules and dashboards read only the metric contract: tests/contract_use.rs.)
+//! rules` and its unit tests (the timings of the on-call replay included), and every alert is
+//! tested firing and has its labels, annotations and runbook. (That rules and dashboards read
+//! only the metric contract: tests/contract_use.rs.)
 //!
 //! Needs `promtool` (Debian package `prometheus`): when it is missing these tests fail and say
 //! how to install it; they never skip.
@@ -15,6 +16,8 @@ use std::process::Command;
 const RUNBOOK_BASE: &str = "https://github.com/mailcanary/mailcanary/blob/main/docs/runbooks/";
 const RULES: &str = "alerts/mailcanary.rules.yml";
 const RULES_TEST: &str = "alerts/mailcanary.rules_test.yml";
+/// The on-call timings: 10 s probe interval, 5 s scrape and evaluation (tests/e2e_alerts.rs).
+const RULES_TIMING_TEST: &str = "alerts/mailcanary.rules_timing_test.yml";
 
 /// Runs promtool; fails the test with promtool's output unless it exits 0.
 fn promtool(args: &[&str]) {
@@ -47,6 +50,11 @@ fn promtool_check_rules_passes() {
 #[test]
 fn promtool_unit_tests_pass() {
     promtool(&["test", "rules", RULES_TEST]);
+}
+
+#[test]
+fn promtool_timing_tests_pass() {
+    promtool(&["test", "rules", RULES_TIMING_TEST]);
 }
 
 /// One `- alert:` entry of the rules file: its name and the trimmed lines of its block.
