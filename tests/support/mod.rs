@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod alerting;
 pub mod backend;
 pub mod demo;
 pub mod http;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod oauth;
 pub mod profiles;
 pub mod prometheus;
+pub mod replay;
 pub mod stack;
 pub mod webhook;
 
