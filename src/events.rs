@@ -101,15 +101,18 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
         None => {
             metrics.success.with_label_values(&l).set(1);
             metrics.last_success.with_label_values(&l).set(now);
+            metrics.consecutive_failures.with_label_values(&l).set(0);
+            metrics.consecutive_successes.with_label_values(&l).inc();
             tracing::info!(probe = l[0], client = l[1], region = l[2],
                 delivery = %r.delivery.map(fmt_duration).unwrap_or_default(), "cycle ok");
         }
         Some(f) => {
             metrics.success.with_label_values(&l).set(0);
-            metrics
-                .failures
-                .with_label_values(&[l[0], l[1], l[2], f.stage.as_str(), f.reason.as_str()])
-                .inc();
+            metrics.consecutive_failures.with_label_values(&l).inc();
+            metrics.consecutive_successes.with_label_values(&l).set(0);
+            let fl = [l[0], l[1], l[2], f.stage.as_str(), f.reason.as_str()];
+            metrics.failures.with_label_values(&fl).inc();
+            metrics.last_failure.with_label_values(&fl).set(now);
             tracing::warn!(probe = l[0], client = l[1], region = l[2], stage = %f.stage,
                 reason = %f.reason, detail = %f.detail, "cycle failed: {} ({})",
                 f.stage.describe(), f.reason.describe());

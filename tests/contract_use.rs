@@ -21,6 +21,11 @@ const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_probe_duration_seconds",
     "mailcanary_phase_duration_seconds",
     "mailcanary_last_success_timestamp_seconds",
+    // What the availability alerts count: failed and successful cycles in a row, and when each
+    // stage and reason last failed.
+    "mailcanary_probe_consecutive_failures",
+    "mailcanary_probe_consecutive_successes",
+    "mailcanary_probe_last_failure_timestamp_seconds",
     "mailcanary_canaries_in_flight",
     "mailcanary_canaries_total",
     "mailcanary_sentinel_intact",

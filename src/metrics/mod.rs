@@ -20,18 +20,14 @@ use prometheus::{
 };
 use std::time::Duration;
 
+mod buckets;
 mod exposition;
+
+pub use buckets::delivery_buckets;
+use buckets::PHASE_BUCKETS;
 
 pub use exposition::Exposition;
 
-/// Bounds of the delivery histogram, cut after the first one that reaches the longest
-/// `lost_after` ([`delivery_buckets`]). 60 s, the default SLO threshold, is always one.
-const DELIVERY_BOUNDS: &[f64] = &[
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
-    21600.0, 86400.0, 604800.0,
-];
-/// Few buckets: the opt-in per-phase histograms multiply by phases.
-const PHASE_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.5, 2.5, 10.0];
 const COMMON: &[&str] = &["probe", "client", "region"];
 
 /// What the metric set looks like, fixed for the life of the registry.
@@ -62,17 +58,6 @@ impl MetricsOptions {
     }
 }
 
-/// The delivery histogram's bounds: up to and including the first bound at or past
-/// `longest_lost_after` (a canary settles no later than that), never fewer than up to 60 s.
-pub fn delivery_buckets(longest_lost_after: Duration) -> Vec<f64> {
-    let reach = longest_lost_after.as_secs_f64().max(60.0);
-    let cut = DELIVERY_BOUNDS
-        .iter()
-        .position(|b| *b >= reach)
-        .unwrap_or(DELIVERY_BOUNDS.len() - 1);
-    DELIVERY_BOUNDS[..=cut].to_vec()
-}
-
 /// Every metric the agent exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -87,6 +72,13 @@ pub struct Metrics {
     /// How long the last cycle took.
     pub probe_duration: GaugeVec,
     pub last_success: GaugeVec,
+    /// Failed cycles since the last successful one: what alerts count instead of a time window,
+    /// so they follow the probe interval.
+    pub consecutive_failures: IntGaugeVec,
+    /// Successful cycles since the last failed one: "the other client profiles still work".
+    pub consecutive_successes: IntGaugeVec,
+    /// Unix time of the last cycle that failed, per first failing stage and reason.
+    pub last_failure: GaugeVec,
     pub in_flight: IntGaugeVec,
     pub canaries: IntCounterVec,
     pub sentinel_intact: IntGaugeVec,
@@ -164,6 +156,27 @@ impl Metrics {
                 ),
                 COMMON,
             )?,
+            consecutive_failures: IntGaugeVec::new(
+                Opts::new(
+                    "mailcanary_probe_consecutive_failures",
+                    "Failed cycles since the last successful one (0 after a success)",
+                ),
+                COMMON,
+            )?,
+            consecutive_successes: IntGaugeVec::new(
+                Opts::new(
+                    "mailcanary_probe_consecutive_successes",
+                    "Successful cycles since the last failed one (0 after a failure)",
+                ),
+                COMMON,
+            )?,
+            last_failure: GaugeVec::new(
+                Opts::new(
+                    "mailcanary_probe_last_failure_timestamp_seconds",
+                    "Unix time of the last failed cycle, by first failing stage and reason",
+                ),
+                &labels(&["stage", "reason"]),
+            )?,
             in_flight: IntGaugeVec::new(
                 Opts::new(
                     "mailcanary_canaries_in_flight",
@@ -230,6 +243,9 @@ impl Metrics {
             Box::new(self.phase.clone()),
             Box::new(self.probe_duration.clone()),
             Box::new(self.last_success.clone()),
+            Box::new(self.consecutive_failures.clone()),
+            Box::new(self.consecutive_successes.clone()),
+            Box::new(self.last_failure.clone()),
             Box::new(self.in_flight.clone()),
             Box::new(self.canaries.clone()),
             Box::new(self.sentinel_intact.clone()),
@@ -251,6 +267,8 @@ impl Metrics {
         self.success.with_label_values(&l);
         self.cycles.with_label_values(&l);
         self.probe_duration.with_label_values(&l);
+        self.consecutive_failures.with_label_values(&l);
+        self.consecutive_successes.with_label_values(&l);
         self.delivery.with_label_values(&l);
         self.in_flight.with_label_values(&l);
         for o in Outcome::ALL {
@@ -276,6 +294,8 @@ impl Metrics {
         let _ = self.delivery.remove_label_values(&l);
         let _ = self.in_flight.remove_label_values(&l);
         let _ = self.last_success.remove_label_values(&l);
+        let _ = self.consecutive_failures.remove_label_values(&l);
+        let _ = self.consecutive_successes.remove_label_values(&l);
         let _ = self.sentinel_intact.remove_label_values(&l);
         for s in Stage::ALL {
             let pl = [l[0], l[1], l[2], s.as_str()];
@@ -284,9 +304,9 @@ impl Metrics {
                 let _ = h.remove_label_values(&pl);
             }
             for r in Reason::ALL {
-                let _ =
-                    self.failures
-                        .remove_label_values(&[l[0], l[1], l[2], s.as_str(), r.as_str()]);
+                let fl = [l[0], l[1], l[2], s.as_str(), r.as_str()];
+                let _ = self.failures.remove_label_values(&fl);
+                let _ = self.last_failure.remove_label_values(&fl);
             }
         }
         for o in Outcome::ALL {
@@ -366,24 +386,4 @@ pub fn endpoints(i: &Instance) -> [String; 2] {
         format!("{}:{}", p.smtp.host, p.smtp.port(c.smtp.tls, c.smtp.port)),
         format!("{}:{}", p.imap.host, p.imap.port(c.imap.tls, c.imap.port)),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::delivery_buckets;
-    use std::time::Duration;
-
-    #[test]
-    fn delivery_buckets_reach_the_longest_lost_after() {
-        let secs = Duration::from_secs;
-        // The default lost_after: 10 deadlines of 60 s.
-        assert_eq!(delivery_buckets(secs(600)).last(), Some(&600.0));
-        assert_eq!(delivery_buckets(secs(601)).last(), Some(&1800.0));
-        // Never short of the SLO threshold, nor past a week (later is +Inf).
-        assert_eq!(delivery_buckets(secs(1)).last(), Some(&60.0));
-        assert_eq!(delivery_buckets(Duration::MAX).last(), Some(&604800.0));
-        for b in [secs(0), secs(90), secs(86_400 * 365)] {
-            assert!(delivery_buckets(b).contains(&60.0));
-        }
-    }
 }

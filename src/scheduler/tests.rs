@@ -58,6 +58,9 @@ enum Event {
 struct Script {
     /// How long the cycles of each probe take (1 s when not given).
     takes: HashMap<String, Duration>,
+    /// Which cycles of each probe fail: `F` at a cycle's place (1st, 2nd, ...), anything else or
+    /// past the end succeeds.
+    fails: HashMap<String, &'static str>,
     log: Mutex<Vec<(String, u64, Event, Instant)>>,
     cut_off: Mutex<Vec<String>>,
 }
@@ -66,6 +69,13 @@ impl Script {
     fn taking(takes: &[(&str, Duration)]) -> Arc<Script> {
         Arc::new(Script {
             takes: takes.iter().map(|(p, d)| (p.to_string(), *d)).collect(),
+            ..Script::default()
+        })
+    }
+
+    fn failing(fails: &[(&str, &'static str)]) -> Arc<Script> {
+        Arc::new(Script {
+            fails: fails.iter().map(|(p, f)| (p.to_string(), *f)).collect(),
             ..Script::default()
         })
     }
@@ -108,6 +118,12 @@ impl Cycles for Script {
             report.settled.push((id, Outcome::OnTime, 0.5));
             let takes = self.takes.get(&inst.probe.name).copied();
             tokio::time::sleep(takes.unwrap_or(Duration::from_secs(1))).await;
+            let pattern = self.fails.get(&inst.probe.name).copied().unwrap_or("");
+            let nth = usize::try_from(mem.cycles - 1).unwrap_or(usize::MAX);
+            if pattern.as_bytes().get(nth) == Some(&b'F') {
+                let refused = Failure::new(Stage::ImapConnect, Reason::Refused, "scripted");
+                report.failure = Some(refused);
+            }
             report.recorded = true;
             self.note(&key, mem.cycles, Event::End);
         }
@@ -305,4 +321,36 @@ async fn a_timed_out_cycle_keeps_the_outcomes_it_settled() {
         .with_label_values(&[l[0], l[1], l[2], "delivery", "timeout"])
         .get();
     assert_eq!(timeouts, 1, "the cycle failed as a timeout");
+}
+
+/// What the availability alerts count: failed and successful cycles in a row, 0 again after
+/// the other kind, and when a kind of failure last happened.
+#[tokio::test(start_paused = true)]
+async fn cycles_in_a_row_are_counted() {
+    let script = Script::failing(&[("p", "SFFSSF")]);
+    let (mut sched, metrics) = scheduler(&script);
+    sched.apply(
+        instances(&[("p", "interval = \"10s\"\njitter = \"1s\"")]),
+        None,
+    );
+    let l = ["p", "ios_mail", "t"];
+    let failed = ["p", "ios_mail", "t", "imap_connect", "refused"];
+    let mut seen = Vec::new();
+    let mut last_failure = Vec::new();
+    // Each cycle starts within 1 s of the 10 s and takes 1 s: look in the middle of every
+    // interval.
+    tokio::time::sleep(5 * S).await;
+    for _ in 0..6 {
+        let cf = metrics.consecutive_failures.with_label_values(&l).get();
+        let cs = metrics.consecutive_successes.with_label_values(&l).get();
+        seen.push((cf, cs));
+        last_failure.push(metrics.last_failure.with_label_values(&failed).get());
+        tokio::time::sleep(10 * S).await;
+    }
+    let want = [(0, 1), (1, 0), (2, 0), (0, 1), (0, 2), (1, 0)];
+    assert_eq!(seen, want);
+    assert_eq!(last_failure[0], 0.0, "no failure yet");
+    assert!(last_failure[1] > 0.0);
+    assert!(last_failure.windows(2).skip(1).all(|w| w[0] <= w[1]));
+    sched.shutdown(S).await;
 }
