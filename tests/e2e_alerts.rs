@@ -53,7 +53,8 @@ const RESOLVE_WITHIN: Duration = Duration::from_secs(60);
 /// How long an expected alert is waited for: longer than the bounds above, so that a late one
 /// is measured and reported rather than only "not within".
 const WAIT: Duration = Duration::from_secs(180);
-/// A normal phase lasts at least this long: longer than any alert's window plus its `for`.
+/// A normal phase lasts at least this long: longer than any availability alert needs to fire
+/// (three cycles of 10 s, plus a scrape and an evaluation).
 const QUIET: Duration = Duration::from_secs(75);
 
 const PROBE_DOWN: &str = "MailCanaryProbeDown";

@@ -30,7 +30,7 @@ const NOT_EXPORTED_YET: &[(&str, &str)] = &[
 /// `mailcanary_probe_failures_total{stage,reason}` series at the first failure.
 const EMPTY_WHILE_HEALTHY: &[&str] = &[
     "probe_client_region_stage_reason:mailcanary_probe_failures:rate5m",
-    "probe_client_region_stage_reason:mailcanary_probe_failures:increase1m",
+    "probe_client_region_stage_reason:mailcanary_probe_last_failure_timestamp_seconds:latest",
 ];
 
 pub struct Session {
