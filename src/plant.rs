@@ -91,6 +91,7 @@ pub async fn plant(
         &login,
         &p.mailbox,
         None,
+        p.imap_max_literal,
     )
     .await?;
     let folder = &p.sentinel_folder;

@@ -294,7 +294,18 @@ async fn imap_client(port: u16) -> Result<(), Failure> {
         id: &[],
     };
     let ep = endpoint(port);
-    let mut s = ImapSession::open(&mut rec, &tls, &ep, &proto, &login, "INBOX", None).await?;
+    let max_literal = mailcanary::config::DEFAULT_IMAP_MAX_LITERAL;
+    let mut s = ImapSession::open(
+        &mut rec,
+        &tls,
+        &ep,
+        &proto,
+        &login,
+        "INBOX",
+        None,
+        max_literal,
+    )
+    .await?;
     let uids = s.search_header(&mut rec, "X-Id", "abc", true).await?;
     let fetched = s.fetch(&mut rec, &uids).await?;
     if fetched.is_empty() {

@@ -69,6 +69,31 @@ impl Ctx<'_> {
         }
     }
 
+    /// A size in bytes within `range`; `default` when absent.
+    pub(super) fn bytes(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> u64 {
+        let Some(v) = v else { return default };
+        match u64::try_from(*v.get_ref()) {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                self.err(
+                    v,
+                    format!(
+                        "must be a number of bytes from {} to {}, got {}",
+                        range.start(),
+                        range.end(),
+                        v.get_ref()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
     pub(super) fn path(&self, v: &Spanned<String>) -> PathBuf {
         resolve(self.src.path, v.get_ref())
     }

@@ -27,6 +27,10 @@ pub use error::{ConfigError, ConfigErrors};
 
 /// The folder sentinels are planted in when a probe does not name one.
 pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";
+/// The largest IMAP literal (a message body) a probe reads unless it sets `imap_max_literal`.
+pub const DEFAULT_IMAP_MAX_LITERAL: u64 = 1024 * 1024;
+/// The range `imap_max_literal` may take: 64 KiB (well above a canary) to 1 GiB.
+pub const IMAP_MAX_LITERAL_RANGE: std::ops::RangeInclusive<u64> = 64 * 1024..=1024 * 1024 * 1024;
 pub use profiles::{AuthMech, ClientProfile, TlsMode, Watch};
 
 /// The whole validated configuration.
@@ -90,6 +94,8 @@ pub struct Probe {
     pub sentinel_folder: String,
     /// Sentinels are checked every this many cycles (when planted).
     pub sentinel_every: u32,
+    /// The largest IMAP literal (in bytes) the probe reads; a larger one fails the step.
+    pub imap_max_literal: u64,
     pub smtp: Endpoint,
     pub imap: Endpoint,
 }

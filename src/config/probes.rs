@@ -182,6 +182,11 @@ pub(super) fn probe(
         },
         None => 1,
     };
+    let imap_max_literal = ctx.bytes(
+        &s.imap_max_literal,
+        super::DEFAULT_IMAP_MAX_LITERAL,
+        super::IMAP_MAX_LITERAL_RANGE,
+    );
     if ctx.errors.len() > errors_before {
         return None;
     }
@@ -200,6 +205,7 @@ pub(super) fn probe(
         cleanup: s.cleanup.unwrap_or(true),
         sentinel_folder,
         sentinel_every,
+        imap_max_literal,
         smtp: smtp?,
         imap: imap?,
     })

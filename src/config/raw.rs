@@ -72,6 +72,8 @@ pub struct ProbeSection {
     pub sentinel_folder: Option<Spanned<String>>,
     /// Check the sentinels every Nth cycle.
     pub sentinel_every: Option<Spanned<i64>>,
+    /// The largest IMAP literal (message body) read, in bytes.
+    pub imap_max_literal: Option<Spanned<i64>>,
     pub smtp: Spanned<EndpointSection>,
     pub imap: Spanned<EndpointSection>,
 }

@@ -1,7 +1,7 @@
 //! One accepted connection, plain or TLS, with everything the protocol sessions need from the
 //! socket: reads and writes under timeouts and the shutdown signal, line reading with a
-//! length cap, STARTTLS upgrade, and the socket-level fault behaviours (drip, garbage, RST via
-//! SO_LINGER 0, FIN close, stall).
+//! length cap, STARTTLS upgrade, and the socket-level fault behaviours (drip, garbage, flood,
+//! RST via SO_LINGER 0, FIN close, stall).
 
 use std::io;
 use std::sync::Arc;
@@ -181,6 +181,43 @@ impl Conn {
             Some(interval) => self.write_dripped(bytes, interval).await,
             None => self.write_all(bytes).await,
         }
+    }
+
+    /// Sends `head`, then `fill` repeated up to `total` bytes (`None`: until the client hangs
+    /// up), then `tail`, from one 64 KiB buffer so the server's memory stays flat. The client
+    /// hanging up mid-way is what a flood expects: that ends it, and is not an error.
+    pub async fn flood(
+        &mut self,
+        head: &[u8],
+        fill: &[u8],
+        total: Option<u64>,
+        tail: &[u8],
+    ) -> io::Result<()> {
+        const CHUNK: usize = 64 * 1024;
+        if fill.is_empty() {
+            return Err(io::Error::other("flood: empty fill"));
+        }
+        let mut chunk = Vec::with_capacity(CHUNK + fill.len());
+        while chunk.len() < CHUNK {
+            chunk.extend_from_slice(fill);
+        }
+        if self.write_all(head).await.is_err() {
+            return Ok(());
+        }
+        let mut left = total;
+        loop {
+            let n = match left {
+                Some(0) => break,
+                Some(l) => usize::try_from(l).unwrap_or(usize::MAX).min(chunk.len()),
+                None => chunk.len(),
+            };
+            if self.write_all(&chunk[..n]).await.is_err() {
+                return Ok(());
+            }
+            left = left.map(|l| l.saturating_sub(n as u64));
+        }
+        let _ = self.write_all(tail).await;
+        Ok(())
     }
 
     /// Arm a TCP RST: SO_LINGER 0, so that dropping the connection sends RST, not FIN.

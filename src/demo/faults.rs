@@ -88,6 +88,23 @@ pub enum Action {
     No(String),
     /// IMAP: tagged BAD with this text (at `Greeting`: BYE and close). SMTP: `500` with this text.
     Bad(String),
+    /// More than any client should read, in place of the reply; then the connection is closed.
+    Flood(Flood),
+}
+
+/// What an [`Action::Flood`] sends. Streamed from one small buffer: the server's memory stays
+/// flat however much it sends, and it stops when the client hangs up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flood {
+    /// One reply line of this many bytes: SMTP `220 xxx…` (greeting) or `250 xxx…`, IMAP
+    /// `* OK xxx…`.
+    LongLine(u64),
+    /// A reply that never ends: SMTP `220-`/`250-` continuation lines, IMAP untagged `* OK`
+    /// responses, until the client hangs up.
+    Endless,
+    /// IMAP: `* 1 FETCH (UID 1 BODY[] {n}` announcing a literal of `n` bytes, then the bytes.
+    /// SMTP: like `LongLine(n)`.
+    Literal(u64),
 }
 
 impl Action {

@@ -16,6 +16,7 @@
 //! | `(step, Stall)` | no reply ever; the client's read times out |
 //! | `(step, Drip(d))` | the reply, one byte per `d` |
 //! | `(step, Garbage)` | non-protocol bytes instead of the reply (IMAP: then silence) |
+//! | `(step, Flood(LongLine(n)/Endless/Literal(n)))` | an `n`-byte reply line / a reply that never ends / (IMAP) a literal of `n` bytes, then close |
 //! | `Smtp(step, Reply(code, text))` | that reply; 4xx/5xx reject the step, 421 also closes |
 //! | `Imap(step, No/Bad(text))` | tagged NO/BAD (`Login`: `NO [AUTHENTICATIONFAILED]`; `Greeting`: `* BYE`); a NO text `"[CODE] text"` carries that response code |
 //! | `Cert(proto, Expired/WrongName)` | TLS handshake presents an expired / wrong-name cert (same CA) |
@@ -56,7 +57,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use faults::{
-    Action, CertFault, DeliveryFault, Fault, Faults, IdleFault, ImapStep, Proto, SmtpStep,
+    Action, CertFault, DeliveryFault, Fault, Faults, Flood, IdleFault, ImapStep, Proto, SmtpStep,
 };
 pub use store::{Delivered, Store, StoreError, StoredMessage, User};
 

@@ -84,8 +84,17 @@ pub async fn run(
             };
             // Capabilities learnt in an earlier cycle, unless it is time to ask again.
             let known = mem.caps.filter(|_| mem.caps_age < CAPS_ASKED_EVERY);
-            let opened =
-                ImapSession::open(rec, &ctx.tls, &p.imap, &c.imap, &login, &p.mailbox, known).await;
+            let opened = ImapSession::open(
+                rec,
+                &ctx.tls,
+                &p.imap,
+                &c.imap,
+                &login,
+                &p.mailbox,
+                known,
+                p.imap_max_literal,
+            )
+            .await;
             match opened {
                 Ok(s) => {
                     if known.is_some() {

@@ -4,6 +4,7 @@
 //! [`Stage`] (where) and one [`Reason`] (how), from the vocabulary in [`crate::vocab`].
 //!
 //! - [`net`]: TCP connect, TLS upgrade and the error classification they share;
+//! - [`bounded`]: the limits on what a server can make the probe read;
 //! - [`smtp`]: sending a canary with per-phase timings;
 //! - [`imap`]: the watcher session (login, select, IDLE or poll, fetch, cleanup);
 //! - [`canary`]: building and verifying signed canary messages;
@@ -12,6 +13,7 @@
 //! - [`cycle`]: puts them together; `settle` records what was found in the ledger; `watch`
 //!   waits for the canary and decides whether a cycle sweeps for earlier ones.
 
+pub mod bounded;
 pub mod canary;
 mod context;
 pub mod cycle;

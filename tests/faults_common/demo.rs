@@ -6,7 +6,7 @@ use super::{instance, run_cycle, shared, Ran, Row};
 use mailcanary::config::{Config, Probe};
 use mailcanary::demo::command::{write_config, DemoProbe};
 use mailcanary::demo::{
-    Action, Addrs, CertFault, DeliveryFault, DemoServer, Fault, IdleFault, ImapStep, Proto,
+    Action, Addrs, CertFault, DeliveryFault, DemoServer, Fault, Flood, IdleFault, ImapStep, Proto,
     ServerOptions, SmtpStep,
 };
 use mailcanary::probe::cycle::InstanceMemory;
@@ -48,6 +48,16 @@ fn reply(code: u16, text: &str) -> Action {
 
 fn drip() -> Action {
     Action::Drip(Duration::from_secs(1))
+}
+
+/// A 10 MB reply line.
+fn long_line() -> Action {
+    Action::Flood(Flood::LongLine(10_000_000))
+}
+
+/// A reply that never ends.
+fn endless() -> Action {
+    Action::Flood(Flood::Endless)
 }
 
 /// The reply texts the SMTP code rows use, by code.
@@ -140,6 +150,16 @@ pub fn scenarios() -> Vec<Scenario> {
         s("smtp-reset-rcpt", smtp(S::RcptTo, Action::Reset)),
         s("smtp-drip-rcpt", smtp(S::RcptTo, drip())),
         s("smtp-stall-end-of-data", smtp(S::EndOfData, Action::Stall)),
+        s("smtp-long-line-greeting", smtp(S::Greeting, long_line())),
+        s("smtp-long-line-ehlo", smtp(S::Ehlo, long_line())),
+        s("smtp-endless-ehlo", smtp(S::Ehlo, endless())),
+        s("imap-long-line-greeting", imap(I::Greeting, long_line())),
+        s("imap-endless-login", imap(I::Login, endless())),
+        s("imap-endless-search", imap(I::Search, endless())),
+        s(
+            "imap-huge-literal-fetch",
+            imap(I::Fetch, Action::Flood(Flood::Literal(500_000_000))),
+        ),
         s("imap-refused", imap(I::Greeting, Action::Refuse)),
         s("imap-reset-greeting", imap(I::Greeting, Action::Reset)),
         s("imap-close-greeting", imap(I::Greeting, Action::Close)),
@@ -236,6 +256,11 @@ pub struct Setup {
 
 /// Starts a server and writes a config whose one probe runs under `profile`.
 pub async fn setup(profile: &str) -> Setup {
+    setup_with(profile, "").await
+}
+
+/// As [`setup`], with `extra` TOML lines at the probe's top level.
+pub async fn setup_with(profile: &str, extra: &str) -> Setup {
     let server = DemoServer::start(ServerOptions {
         io_timeout: Duration::from_secs(30),
         ..ServerOptions::default()
@@ -249,7 +274,7 @@ pub async fn setup(profile: &str) -> Setup {
         interval: Duration::from_secs(30),
         deadline: DEADLINE,
         timeout: TIMEOUT,
-        extra: String::new(),
+        extra: extra.to_string(),
     };
     let listen = "127.0.0.1:0".parse().expect("address");
     let main = write_config(

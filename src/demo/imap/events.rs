@@ -14,8 +14,20 @@ use super::auth::AuthProgress;
 use super::session::{After, State};
 use super::util::{bad, code, no, ok, split_code};
 use super::{Driver, Faulted, Flow};
-use crate::demo::conn::GARBAGE;
-use crate::demo::faults::{Action, IdleFault, ImapStep};
+use crate::demo::conn::{Conn, GARBAGE};
+use crate::demo::faults::{Action, Flood, IdleFault, ImapStep};
+
+/// Sends what a `Flood` fault sends on IMAP (see [`Flood`]); the caller then closes.
+pub(super) async fn flood(conn: &mut Conn, flood: Flood) -> io::Result<()> {
+    match flood {
+        Flood::LongLine(n) => conn.flood(b"* OK ", b"x", Some(n), b"\r\n").await,
+        Flood::Endless => conn.flood(b"", b"* OK still here\r\n", None, b"").await,
+        Flood::Literal(n) => {
+            let head = format!("* 1 FETCH (UID 1 BODY[] {{{n}}}\r\n");
+            conn.flood(head.as_bytes(), b"x", Some(n), b")\r\n").await
+        }
+    }
+}
 
 fn step_of(body: &CommandBody<'_>) -> Option<ImapStep> {
     Some(match body {
@@ -90,6 +102,10 @@ impl Driver {
                 Faulted::Respond(no(tag, c, t))
             }
             Action::Bad(t) => Faulted::Respond(bad(tag, &t)),
+            Action::Flood(f) => {
+                flood(&mut self.conn, f).await?;
+                Faulted::End(Flow::Close)
+            }
         })
     }
 

@@ -122,6 +122,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit_tls: boo
     let mut closing = false;
     let mut drip = None;
     let greeting = match greeting_fault {
+        Some(Action::Flood(f)) => {
+            let _ = events::flood(&mut conn, f).await;
+            return conn.close().await;
+        }
         Some(Action::Garbage) => {
             if conn.write_all(GARBAGE).await.is_ok() {
                 conn.stall().await;

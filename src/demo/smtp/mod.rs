@@ -12,7 +12,7 @@ use smtp_proto::{Error as ParseError, Request};
 use tokio::net::TcpStream;
 
 use crate::demo::conn::{Conn, IoStream, Line, GARBAGE};
-use crate::demo::faults::{Action, Proto, SmtpStep};
+use crate::demo::faults::{Action, Flood, Proto, SmtpStep};
 use crate::demo::Shared;
 
 /// Longest command line accepted (AUTH lines with OAuth tokens can be long).
@@ -212,6 +212,22 @@ impl Session {
             Action::Bad(text) => {
                 self.line(500, &clean(&text)).await?;
                 Some(Flow::Continue)
+            }
+            Action::Flood(flood) => {
+                let code = if step == SmtpStep::Greeting { 220 } else { 250 };
+                match flood {
+                    Flood::LongLine(n) | Flood::Literal(n) => {
+                        let head = format!("{code} ");
+                        self.conn
+                            .flood(head.as_bytes(), b"x", Some(n), b"\r\n")
+                            .await?
+                    }
+                    Flood::Endless => {
+                        let line = format!("{code}-flood\r\n");
+                        self.conn.flood(b"", line.as_bytes(), None, b"").await?
+                    }
+                }
+                Some(Flow::Close)
             }
         })
     }

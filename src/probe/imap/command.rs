@@ -174,6 +174,14 @@ async fn complete(
     ))
 }
 
+/// `1,5,7` — a UID set for commands.
+pub(super) fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The command name, for messages (never its arguments, which may hold a search value).
 fn verb(command: &str) -> String {
     command

@@ -1,9 +1,9 @@
 //! Getting an IMAP session the way the client profile does: greeting, ID, then LOGIN or
 //! AUTHENTICATE (PLAIN, XOAUTH2, OAUTHBEARER).
 
+use super::Conn;
 use super::{classify, quote, ImapLogin};
 use crate::config::AuthMech;
-use crate::probe::net::Conn;
 use crate::probe::{Failure, Reason, Stage};
 use async_imap::{Client, Session};
 use base64::Engine;

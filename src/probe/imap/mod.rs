@@ -1,8 +1,8 @@
 //! The IMAP side of a cycle: log in as the client profile would, open the mailbox, wait for the
 //! canary (IDLE or polling), fetch it and remove it.
 //!
-//! Built on async-imap over [`Conn`] (plain or TLS), with every command run as a [`Recorder`]
-//! step so it has a deadline and a stage. Waiting uses IDLE when the profile asks for it and the
+//! Built on async-imap over [`Conn`] (plain or TLS, what it reads bounded by [`limits`]), with
+//! every command run as a [`Recorder`] step so it has a deadline and a stage. Waiting uses IDLE when the profile asks for it and the
 //! server offers it: IDLE is armed *before* the canary is sent, so the push that announces it is
 //! timed from the moment it arrives. Polling runs `UID SEARCH` every interval.
 //!
@@ -15,7 +15,8 @@
 //! the agent's own folder (MOVE). It never sends a bare `EXPUNGE`, which would also remove
 //! messages a user had marked `\Deleted`.
 
-use super::net::{self, Conn};
+use super::bounded::Bounded;
+use super::net;
 use super::recorder::{fmt_duration, Recorder};
 use super::{Failure, Reason, Stage};
 use crate::config::profiles::ProtoProfile;
@@ -24,17 +25,21 @@ use crate::secret::Secret;
 use crate::tls::TlsContext;
 use async_imap::extensions::idle::{Handle, IdleResponse};
 use async_imap::{Client, Session};
-use command::{tagged, tagged_pipelined};
+use command::{tagged, tagged_pipelined, uid_set};
 use login::{greeting, log_in};
 use push::announces_mail;
 
 mod command;
 pub mod folders;
+pub mod limits;
 mod login;
 mod push;
 pub use command::{classify, status_reason};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The connection async-imap reads and writes: plain or TLS, its responses bounded.
+pub type Conn = Bounded<net::Conn, limits::ImapScan>;
 
 /// The folder canaries are moved to when the server has MOVE but not UIDPLUS.
 pub const TRASH_FOLDER: &str = "mailcanary-trash";
@@ -78,7 +83,9 @@ impl ImapSession {
     /// Connects, secures, reads the greeting, identifies, logs in and selects `mailbox`. With
     /// `known` capabilities (what this server said after login in an earlier cycle) the
     /// CAPABILITY round trip is skipped; the caller asks again now and then, and after any
-    /// failure.
+    /// failure. Literals over `max_literal` bytes (the probe's `imap_max_literal`) and the
+    /// other limits of [`limits`] fail the step they arrive in with `protocol_error`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn open(
         rec: &mut Recorder,
         tls: &TlsContext,
@@ -87,6 +94,7 @@ impl ImapSession {
         login: &ImapLogin<'_>,
         mailbox: &str,
         known: Option<Caps>,
+        max_literal: u64,
     ) -> Result<ImapSession, Failure> {
         rec.add_login(login.user, login.secret.expose());
         let stages = net::OpenStages {
@@ -95,7 +103,8 @@ impl ImapSession {
             greeting: Stage::ImapGreeting,
         };
         let (conn, target) = net::open(rec, tls, ep, proto, stages).await?;
-        let mut client = Client::new(conn);
+        let bounded = |c: net::Conn| Conn::new(c, limits::ImapScan::new(max_literal));
+        let mut client = Client::new(bounded(conn));
         let sasl_ir = rec.step(Stage::ImapGreeting, greeting(&mut client)).await?;
         if proto.tls == TlsMode::StartTls {
             let server_name = target.server_name.clone();
@@ -105,14 +114,14 @@ impl ImapSession {
                         .run_command_and_check_ok("STARTTLS", None)
                         .await
                         .map_err(|e| classify(Stage::ImapTls, &e))?;
-                    let tcp = match client.into_inner() {
-                        Conn::Plain(t) => t,
+                    let tcp = match client.into_inner().into_inner() {
+                        net::Conn::Plain(t) => t,
                         _ => {
                             return Err(Failure::new(Stage::ImapTls, Reason::Internal, "not plain"))
                         }
                     };
                     let (s, exp) = net::handshake(tls, tcp, &server_name, Stage::ImapTls).await?;
-                    Ok((Client::new(Conn::Tls(Box::new(s))), exp))
+                    Ok((Client::new(bounded(net::Conn::Tls(Box::new(s)))), exp))
                 })
                 .await?;
             net::record_cert(rec, ep, target.port, exp);
@@ -386,12 +395,4 @@ impl ImapSession {
             .await;
         });
     }
-}
-
-/// `1,5,7` — a UID set for commands.
-pub(super) fn uid_set(uids: &[u32]) -> String {
-    uids.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
 }

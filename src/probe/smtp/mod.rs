@@ -4,6 +4,8 @@
 //! set TCP_NODELAY, do the TLS handshake itself, read the certificate and classify TLS errors)
 //! and drives the connection command by command, so a failure names its exact stage:
 //! `connect → tls (implicit) → greeting → ehlo → tls (STARTTLS) → auth → mail_from → rcpt → data`.
+//! Every reply is read through [`limits`]: a server that sends more than a reply may hold fails
+//! the step with `protocol_error` at once, whatever lettre would have buffered.
 //!
 //! The send is split in two: [`SmtpSession::open`] runs everything up to RCPT, then the caller
 //! records the canary in the ledger, then [`SmtpSession::data`] transmits it. That order means a
@@ -23,6 +25,7 @@ use lettre::transport::smtp::response::Response;
 use lettre::Address;
 
 mod auth;
+pub mod limits;
 use auth::authenticate;
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -152,7 +155,8 @@ async fn greet(
     let (step, cap) = (rec.step_timeout(), rec.deadline());
     let phase_end = |start: Instant| (start + step).min(cap);
     rec.current = Some(Stage::Greeting);
-    let fut = AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), client_id);
+    let conn = limits::BoundedConn::new(shared.clone(), limits::SmtpScan::default());
+    let fut = AsyncSmtpConnection::connect_with_transport(Box::new(conn), client_id);
     tokio::pin!(fut);
     let res = loop {
         let start = shared.first_write().unwrap_or(began);
@@ -277,6 +281,9 @@ pub fn classify(stage: Stage, e: &lettre::transport::smtp::Error) -> Failure {
             reason,
             format!("{code} {text}").trim_end().to_string(),
         );
+    }
+    if let Some(over) = super::bounded::OverLimit::find(e) {
+        return Failure::new(stage, Reason::ProtocolError, over.to_string());
     }
     let detail = error_text(e);
     if let Some(reason) = crate::tls::find_tls_error(e) {
