@@ -128,7 +128,13 @@ pub async fn run(
     }
 
     // SMTP: the canary goes into the ledger before DATA.
-    let canary = canary::build(&ctx.key, &owner.key(), &p.from, &p.to, SystemTime::now());
+    let canary = canary::build(
+        &ctx.keys.current(),
+        &owner.key(),
+        &p.from,
+        &p.to,
+        SystemTime::now(),
+    );
     report.canary_id = Some(canary.id.clone());
     let accepted = send(ctx, inst, &owner, &canary, rec).await;
     let accepted = match accepted {
