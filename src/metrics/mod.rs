@@ -123,8 +123,7 @@ impl Metrics {
             local_faults: IntCounterVec::new(
                 Opts::new(
                     "mailcanary_local_faults_total",
-                    "Cycles that could not conclude because of a fault of the agent itself (its \
-                     ledger unreadable or unwritable, a credential unreadable): not mail failures",
+                    "Cycles ended on a fault of the agent itself (ledger, credential), not of mail",
                 ),
                 COMMON,
             )?,
