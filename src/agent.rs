@@ -10,6 +10,7 @@ use crate::ledger::Ledger;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::CycleCtx;
 use crate::scheduler::{Cycles, Scheduler, Shared};
+use crate::secret::KeyRing;
 use crate::status::StatusBoard;
 use crate::tls::TlsContext;
 use crate::web::{self, ReloadRequest, WebState};
@@ -34,7 +35,21 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 pub fn cycle_ctx(config: &Config, ledger: Ledger) -> Result<CycleCtx, AgentError> {
     let tls = TlsContext::new(config.agent.ca_file.as_deref())?;
     let key = config.agent.hmac_key.load().map_err(AgentError::HmacKey)?;
-    Ok(CycleCtx { tls, ledger, key })
+    Ok(CycleCtx {
+        tls,
+        ledger,
+        keys: KeyRing::new(key),
+    })
+}
+
+/// How long a key replaced by a reload keeps verifying the canaries it signed: as long as any
+/// of them can still settle as on time or late (the longest `lost_after`), plus the longest
+/// cycle timeout for a canary sent just before the reload.
+fn retired_key_lifetime(old: &Config, new: &Config) -> Duration {
+    let timeout = |c: &Config| c.probes.iter().map(|p| p.timeout).max().unwrap_or_default();
+    old.longest_lost_after()
+        .max(new.longest_lost_after())
+        .saturating_add(timeout(old).max(timeout(new)))
 }
 
 /// Loads a config, printing nothing; its errors display one per line.
@@ -51,6 +66,9 @@ pub async fn run(
     let config = load(&config_path)?;
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let ctx = cycle_ctx(&config, ledger.clone())?;
+    // One ring for the life of the process: contexts rebuilt by a reload share it, so a key
+    // retired by a reload keeps verifying in every cycle, old context or new.
+    let keys = ctx.keys.clone();
     let region = config.agent.region.clone();
     let metrics = Arc::new(
         Metrics::new(&region, MetricsOptions::for_config(&config)).map_err(AgentError::Metrics)?,
@@ -101,10 +119,10 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = hup.recv() => {
-                let _ = reload(&config_path, &mut current, &mut scheduler, &ledger, &metrics);
+                let _ = reload(&config_path, &mut current, &mut scheduler, &ledger, &keys, &metrics);
             }
             Some(reply) = reload_rx.recv() => {
-                let r = reload(&config_path, &mut current, &mut scheduler, &ledger, &metrics);
+                let r = reload(&config_path, &mut current, &mut scheduler, &ledger, &keys, &metrics);
                 let _ = reply.send(r.map_err(web::ReloadRejected::new));
             }
         }
@@ -139,12 +157,15 @@ pub async fn termination() {
     }
 }
 
-/// Applies a new config if it is valid; otherwise keeps the old one running.
+/// Applies a new config if it is valid; otherwise keeps the old one running. The HMAC key is
+/// read again whether or not its source changed: a rotated key file takes effect here, and the
+/// key it replaces stays in `keys` for the canaries it signed.
 fn reload(
     path: &Path,
     current: &mut Config,
     scheduler: &mut Scheduler,
     ledger: &Ledger,
+    keys: &KeyRing,
     metrics: &Metrics,
 ) -> Result<(), AgentError> {
     let region = current.agent.region.clone();
@@ -163,11 +184,23 @@ fn reload(
         if a != b {
             return Err(AgentError::RestartOnly);
         }
+        let key = new.agent.hmac_key.load().map_err(AgentError::HmacKey)?;
         let ctx: Option<Arc<dyn Cycles>> = if new.agent != current.agent {
-            Some(Arc::new(cycle_ctx(&new, ledger.clone())?))
+            Some(Arc::new(CycleCtx {
+                keys: keys.clone(),
+                ..cycle_ctx(&new, ledger.clone())?
+            }))
         } else {
             None
         };
+        let keep_for = retired_key_lifetime(current, &new);
+        if keys.rotate(key, keep_for, std::time::SystemTime::now()) {
+            tracing::info!(
+                keep_s = keep_for.as_secs(),
+                "canary HMAC key changed: new canaries use the new key; the previous one \
+                 still verifies canaries it signed"
+            );
+        }
         if MetricsOptions::for_config(&new) != metrics.options {
             // The metric set is fixed when the registry is built: changing it would reset
             // every series. Said once here, applied at the next start.

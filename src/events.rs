@@ -6,7 +6,7 @@ use crate::ledger::{self, Outcome};
 use crate::metrics::{common, phases, Metrics};
 use crate::probe::cycle::CycleReport;
 use crate::probe::recorder::fmt_duration;
-use crate::probe::Stage;
+use crate::probe::{Reason, Stage};
 use crate::status::{FailureView, StatusBoard, HISTORY, RECENT_FAILURES};
 use std::collections::BTreeMap;
 
@@ -97,8 +97,20 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
     }
 
     let now = ledger::now();
-    match &r.failure {
-        None => {
+    // A cycle that failed only on a fault of the agent itself (reason `internal`: its ledger, a
+    // credential it cannot read) says nothing about the mail service: it is counted as a local
+    // fault, and neither as a failed cycle (no failure counter, no consecutive failure, so no
+    // availability alert) nor as a successful one. The cycle picks a mail failure over a local
+    // one when it has both.
+    let local = r.failure.as_ref().filter(|f| f.reason == Reason::Internal);
+    match (&r.failure, local) {
+        (_, Some(f)) => {
+            metrics.local_faults.with_label_values(&l).inc();
+            tracing::error!(probe = l[0], client = l[1], region = l[2], stage = %f.stage,
+                detail = %f.detail,
+                "cycle could not conclude: a fault of the agent itself, not of the mail service");
+        }
+        (None, _) => {
             metrics.success.with_label_values(&l).set(1);
             metrics.last_success.with_label_values(&l).set(now);
             metrics.consecutive_failures.with_label_values(&l).set(0);
@@ -106,7 +118,7 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
             tracing::info!(probe = l[0], client = l[1], region = l[2],
                 delivery = %r.delivery.map(fmt_duration).unwrap_or_default(), "cycle ok");
         }
-        Some(f) => {
+        (Some(f), None) => {
             metrics.success.with_label_values(&l).set(0);
             metrics.consecutive_failures.with_label_values(&l).inc();
             metrics.consecutive_successes.with_label_values(&l).set(0);
@@ -139,12 +151,28 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
             s.certs.insert(e.clone(), *t);
         }
         let delivery = r.delivery.map(|d| d.as_secs_f64());
-        s.history
-            .push_back((now, if r.failure.is_none() { delivery } else { None }));
-        while s.history.len() > HISTORY {
-            s.history.pop_front();
+        if local.is_none() {
+            s.history
+                .push_back((now, if r.failure.is_none() { delivery } else { None }));
+            while s.history.len() > HISTORY {
+                s.history.pop_front();
+            }
         }
         match &r.failure {
+            Some(f) if f.reason == Reason::Internal => {
+                // The instance keeps its state: the cycle could not tell either way.
+                s.failures.push_front(FailureView {
+                    at: now,
+                    stage: f.stage.as_str().into(),
+                    reason: f.reason.as_str().into(),
+                    summary: format!(
+                        "the agent's own fault, not the mail service's: {}",
+                        f.reason.describe()
+                    ),
+                    detail: f.detail.clone(),
+                });
+                s.failures.truncate(RECENT_FAILURES);
+            }
             None => {
                 s.state = "up".into();
                 s.last_success = Some(now);

@@ -96,7 +96,7 @@ pub async fn plant(
     .await?;
     let folder = &p.sentinel_folder;
     s.create_folder(&mut rec, folder).await?;
-    let set = sentinel::set(&ctx.key, probe, &p.to);
+    let set = sentinel::set(&ctx.keys.current(), probe, &p.to);
     for (name, bytes, flags) in &set {
         s.append(&mut rec, folder, bytes, flags)
             .await

@@ -7,6 +7,7 @@
 //! mail sent to us while it was down?"
 
 use crate::ledger::{Ledger, LedgerError};
+use crate::vocab::Reason;
 
 mod error;
 pub use error::ReportError;
@@ -112,6 +113,11 @@ pub fn build(ledger: &Ledger, since: f64) -> Result<Report, LedgerError> {
     for (k, at, ok, stage, reason) in &cycles {
         let r = by_key.entry(k.clone()).or_insert_with(|| empty(k));
         r.cycles += 1;
+        // A cycle that failed on a fault of the agent itself (reason `internal`: its ledger, a
+        // credential) says nothing about mail: it neither opens, extends nor ends an outage.
+        if !ok && reason == Reason::Internal.as_str() {
+            continue;
+        }
         let open = r.outages.last_mut().filter(|o| o.end.is_none());
         match (ok, open) {
             (true, Some(o)) => o.end = Some(*at),

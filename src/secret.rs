@@ -1,4 +1,5 @@
-//! Secrets: passwords, OAuth tokens and the canary HMAC key.
+//! Secrets: passwords, OAuth tokens and the canary HMAC keys ([`KeyRing`]: the current key and
+//! the ones a reload replaced, still verifying the canaries they signed).
 //!
 //! A secret is only ever read from a file or an environment variable, or (OAuth tokens) printed
 //! by a configured command ([`command`]); never inline in a config. The value is wrapped in [`Secret`], whose `Debug` and `Display` print `[redacted]`, so a
@@ -8,9 +9,11 @@
 
 mod command;
 mod error;
+mod keyring;
 
 pub use command::TokenCommand;
 pub use error::{CommandProblem, SecretError};
+pub use keyring::KeyRing;
 use std::fmt;
 use std::path::PathBuf;
 

@@ -64,6 +64,61 @@ pub struct FailureView {
     pub detail: String,
 }
 
+/// The sentinels of every instance at their last check, as the status page and `/api/status`
+/// show them: `state` is `not_configured` (no instance has checked any), `intact` (every
+/// instance that checked found them all) or `broken`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SentinelSummary {
+    pub state: &'static str,
+    /// Instances whose sentinels were checked.
+    pub checking: usize,
+    /// The instances that found a sentinel missing or changed, with what they found.
+    pub broken: Vec<BrokenSentinels>,
+}
+
+/// An instance whose last sentinel check failed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BrokenSentinels {
+    pub probe: String,
+    pub client: String,
+    pub region: String,
+    /// What the check found (its latest `verify` failure), redacted as every failure detail.
+    pub detail: String,
+}
+
+impl SentinelSummary {
+    /// The summary of `instances` (a [`StatusBoard::snapshot`]).
+    pub fn of(instances: &[InstanceStatus]) -> SentinelSummary {
+        let checked = instances.iter().filter(|i| i.sentinel.is_some());
+        let broken: Vec<BrokenSentinels> = checked
+            .clone()
+            .filter(|i| i.sentinel == Some(false))
+            .map(|i| BrokenSentinels {
+                probe: i.probe.clone(),
+                client: i.client.clone(),
+                region: i.region.clone(),
+                detail: i
+                    .failures
+                    .iter()
+                    .find(|f| f.stage == "verify")
+                    .map(|f| f.detail.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let checking = checked.count();
+        let state = match (checking, broken.is_empty()) {
+            (0, _) => "not_configured",
+            (_, true) => "intact",
+            (_, false) => "broken",
+        };
+        SentinelSummary {
+            state,
+            checking,
+            broken,
+        }
+    }
+}
+
 /// A banner shown above the status page: the phase of a demo scenario.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Notice {
@@ -156,5 +211,32 @@ mod tests {
         assert_eq!(snap[0].state, "up", "a second register keeps the entry");
         b.remove("p/c");
         assert!(b.snapshot().is_empty());
+    }
+
+    #[test]
+    fn sentinel_summary_is_not_configured_intact_or_broken() {
+        let inst = |client: &str, sentinel: Option<bool>| InstanceStatus {
+            probe: "p".into(),
+            client: client.into(),
+            region: "r".into(),
+            sentinel,
+            failures: VecDeque::from([FailureView {
+                at: 1.0,
+                stage: "verify".into(),
+                reason: "corrupt".into(),
+                summary: String::new(),
+                detail: "sentinel p/1 is missing".into(),
+            }]),
+            ..InstanceStatus::default()
+        };
+        let none = SentinelSummary::of(&[inst("a", None)]);
+        assert_eq!((none.state, none.checking), ("not_configured", 0));
+        let ok = SentinelSummary::of(&[inst("a", Some(true)), inst("b", None)]);
+        assert_eq!((ok.state, ok.checking), ("intact", 1));
+        let bad = SentinelSummary::of(&[inst("a", Some(true)), inst("b", Some(false))]);
+        assert_eq!((bad.state, bad.checking), ("broken", 2));
+        assert_eq!(bad.broken.len(), 1);
+        assert_eq!(bad.broken[0].client, "b");
+        assert_eq!(bad.broken[0].detail, "sentinel p/1 is missing");
     }
 }

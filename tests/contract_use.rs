@@ -28,6 +28,8 @@ const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_probe_last_failure_timestamp_seconds",
     "mailcanary_canaries_in_flight",
     "mailcanary_canaries_total",
+    // Cycles that ended on a fault of the agent itself: not mail failures.
+    "mailcanary_local_faults_total",
     "mailcanary_sentinel_intact",
     "mailcanary_tls_cert_expiry_timestamp_seconds",
     "mailcanary_config_last_reload_successful",

@@ -2,7 +2,8 @@
 //! one Maildir file altered in place, another deleted, a third's flags changed behind Dovecot's
 //! back. Each is detected at the next check with its reason (`verify`/`corrupt` or
 //! `verify`/`not_delivered`) and `mailcanary_sentinel_intact` drops to 0; restoring each file
-//! brings it back to 1.
+//! brings it back to 1. `/api/status` reports the sentinels as the page does: intact, then
+//! broken with the instance and what its check found, then intact again.
 
 mod support;
 
@@ -41,6 +42,15 @@ fn failures(a: &AgentProcess, reason: &str) -> f64 {
         &[("stage", "verify"), ("reason", reason)],
     )
     .unwrap_or(0.0)
+}
+
+/// `/api/status`'s `sentinels` object.
+fn sentinels_json(a: &AgentProcess) -> serde_json::Value {
+    let text = support::http::get(&a.url("/api/status"), Duration::from_secs(5))
+        .unwrap()
+        .text();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["sentinels"].clone()
 }
 
 fn intact(a: &AgentProcess) -> Option<f64> {
@@ -83,6 +93,11 @@ fn altered_deleted_and_reflagged_sentinels_are_detected_and_restoring_them_heals
     let agent = AgentProcess::start(&config);
     let t = Duration::from_secs(30);
     agent.wait_for("sentinels intact", t, |a| intact(a) == Some(1.0));
+    // `/api/status` says what the page says: intact, one instance checking.
+    let s = sentinels_json(&agent);
+    assert_eq!(s["state"], "intact", "{s}");
+    assert_eq!(s["checking"], 1, "{s}");
+    assert_eq!(s["broken"].as_array().map(Vec::len), Some(0), "{s}");
 
     // 1. Altered in place (same size): corrupt.
     let f1 = sentinel_file(&folder, "sentinels/1");
@@ -102,8 +117,19 @@ fn altered_deleted_and_reflagged_sentinels_are_detected_and_restoring_them_heals
         status.contains("sentinel sentinels/1 content changed"),
         "{status}"
     );
+    let s = sentinels_json(&agent);
+    assert_eq!(s["state"], "broken", "{s}");
+    assert_eq!(s["broken"][0]["probe"], "sentinels", "{s}");
+    assert_eq!(s["broken"][0]["client"], "ios_mail", "{s}");
+    assert!(
+        s["broken"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("sentinel sentinels/1 content changed")),
+        "{s}"
+    );
     std::fs::write(&f1, &original).unwrap();
     agent.wait_for("restored sentinel intact", t, |a| intact(a) == Some(1.0));
+    assert_eq!(sentinels_json(&agent)["state"], "intact");
 
     // 2. Deleted: missing, not_delivered.
     let f2 = sentinel_file(&folder, "sentinels/2");

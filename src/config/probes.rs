@@ -295,6 +295,12 @@ fn oauth_token(
     timeout: Duration,
 ) -> Option<SecretSource> {
     let (file, env) = (&e.oauth_token_file, &e.oauth_token_env);
+    if let (Some(names), None) = (&e.oauth_token_command_env, &e.oauth_token_command) {
+        ctx.err(
+            names,
+            "oauth_token_command_env only applies with oauth_token_command",
+        );
+    }
     match &e.oauth_token_command {
         Some(cmd) if file.is_some() || env.is_some() => {
             ctx.err(
@@ -303,7 +309,9 @@ fn oauth_token(
             );
             None
         }
-        Some(cmd) => token_command(ctx, cmd, timeout).map(SecretSource::Command),
+        Some(cmd) => token_command(ctx, cmd, timeout)
+            .map(|c| c.with_env(command_env(ctx, e)))
+            .map(SecretSource::Command),
         None if file.is_none() && env.is_none() => {
             if let Some(why) = token_for {
                 let msg = format!(
@@ -367,6 +375,20 @@ fn token_command(
             None
         }
     }
+}
+
+/// `oauth_token_command_env`: names of variables passed to the token command.
+fn command_env(ctx: &mut Ctx, e: &raw::EndpointSection) -> Vec<String> {
+    let mut names = Vec::new();
+    for n in e.oauth_token_command_env.iter().flat_map(|l| l.get_ref()) {
+        let name = n.get_ref();
+        if name.is_empty() || name.contains(['=', '\0']) {
+            ctx.err(n, format!("{name:?} is not an environment variable name"));
+        } else {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -100,6 +100,8 @@ pub struct EndpointSection {
     /// Program and arguments that print an OAuth token (bare, or token-endpoint JSON with
     /// `access_token` and `expires_in`); run again before the token expires.
     pub oauth_token_command: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Variables of the agent's environment the token command sees besides PATH, HOME, LANG...
+    pub oauth_token_command_env: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A client profile: a preset's fields, or a user's own, or a user's override of a preset.

@@ -38,10 +38,25 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     }
 }
 
-fn demo_dir(opts: &DemoOptions) -> PathBuf {
-    opts.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("mailcanary-demo-{}", std::process::id()))
-    })
+/// The demo's working directory: `--dir`, or a new directory in the system's temporary folder
+/// with a random suffix, mode 0700, created here. A predictable name (it used to end in the
+/// process id) let another local user create it first, or a symlink in its place, and so read
+/// or steer the demo's secrets. The directory is kept after the demo, so its config and
+/// ledger can still be read.
+fn demo_dir(opts: &DemoOptions) -> Result<PathBuf, DemoError> {
+    if let Some(dir) = &opts.dir {
+        return Ok(dir.clone());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("mailcanary-demo-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map(tempfile::TempDir::keep)
+        .map_err(|source| DemoError::WriteConfig {
+            dir: std::env::temp_dir(),
+            source,
+        })
 }
 
 async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
@@ -51,7 +66,7 @@ async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
     })
     .await
     .map_err(DemoError::ServerStart)?;
-    let dir = demo_dir(&opts);
+    let dir = demo_dir(&opts)?;
     let probe = DemoProbe {
         interval: opts.interval,
         clients: opts.clients.clone(),
@@ -91,7 +106,7 @@ async fn run_libero(opts: DemoOptions) -> Result<(), DemoError> {
     let servers = scenario::Libero::start(speed)
         .await
         .map_err(DemoError::ServersStart)?;
-    let dir = demo_dir(&opts);
+    let dir = demo_dir(&opts)?;
     let probe = scenario::probe(speed, opts.clients.clone());
     let config = write_routed_config(
         &dir,

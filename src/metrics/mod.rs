@@ -80,6 +80,8 @@ pub struct Metrics {
     /// Unix time of the last cycle that failed, per first failing stage and reason.
     pub last_failure: GaugeVec,
     pub in_flight: IntGaugeVec,
+    /// Cycles that ended on a fault of the agent itself (ledger, credentials): never a failure.
+    pub local_faults: IntCounterVec,
     pub canaries: IntCounterVec,
     pub sentinel_intact: IntGaugeVec,
     pub cert_expiry: GaugeVec,
@@ -116,6 +118,13 @@ impl Metrics {
             )?,
             cycles: IntCounterVec::new(
                 Opts::new("mailcanary_probe_cycles_total", "Probe cycles started"),
+                COMMON,
+            )?,
+            local_faults: IntCounterVec::new(
+                Opts::new(
+                    "mailcanary_local_faults_total",
+                    "Cycles ended on a fault of the agent itself (ledger, credential), not of mail",
+                ),
                 COMMON,
             )?,
             failures: IntCounterVec::new(
@@ -239,6 +248,7 @@ impl Metrics {
             Box::new(self.success.clone()),
             Box::new(self.cycles.clone()),
             Box::new(self.failures.clone()),
+            Box::new(self.local_faults.clone()),
             Box::new(self.delivery.clone()),
             Box::new(self.phase.clone()),
             Box::new(self.probe_duration.clone()),
@@ -266,6 +276,7 @@ impl Metrics {
         let l = [l[0], l[1], l[2]];
         self.success.with_label_values(&l);
         self.cycles.with_label_values(&l);
+        self.local_faults.with_label_values(&l);
         self.probe_duration.with_label_values(&l);
         self.consecutive_failures.with_label_values(&l);
         self.consecutive_successes.with_label_values(&l);
@@ -290,6 +301,7 @@ impl Metrics {
         let l = [l[0], l[1], l[2]];
         let _ = self.success.remove_label_values(&l);
         let _ = self.cycles.remove_label_values(&l);
+        let _ = self.local_faults.remove_label_values(&l);
         let _ = self.probe_duration.remove_label_values(&l);
         let _ = self.delivery.remove_label_values(&l);
         let _ = self.in_flight.remove_label_values(&l);

@@ -2,7 +2,9 @@
 //!
 //! The tag covers (instance, id, sent time, body digest), keyed by the agent's secret, so the
 //! agent can tell its own canaries from look-alikes: a message with the right headers but a tag
-//! that does not verify is a forgery (or corrupted) and is never deleted. The headers are:
+//! that does not verify is a forgery (or corrupted) and is never deleted. A canary signed by a
+//! key that a reload has since replaced still verifies while the [`KeyRing`] keeps that key.
+//! The headers are:
 //!
 //! ```text
 //! X-Mailcanary-Id: 3f9c...        unique per canary; the IMAP search key
@@ -11,7 +13,7 @@
 //! X-Mailcanary-Tag: hex(HMAC-SHA256(key, "v1\n" instance "\n" id "\n" sent "\n" hex(sha256(body))))
 //! ```
 
-use crate::secret::Secret;
+use crate::secret::{KeyRing, Secret};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -77,8 +79,9 @@ pub fn build(key: &Secret, instance: &str, from: &str, to: &str, now: SystemTime
     }
 }
 
-/// Checks a fetched message (full RFC 5322 bytes).
-pub fn verify(key: &Secret, raw: &[u8]) -> Verdict {
+/// Checks a fetched message (full RFC 5322 bytes) against the keys that may have signed it:
+/// the current key, and keys a reload retired when the canary says it was sent before that.
+pub fn verify(keys: &KeyRing, raw: &[u8]) -> Verdict {
     let (head, body) = split(raw);
     let id = header(head, ID_HEADER);
     let (Some(id_v), Some(instance), Some(sent), Some(given)) = (
@@ -99,15 +102,24 @@ pub fn verify(key: &Secret, raw: &[u8]) -> Verdict {
     let Ok(given) = hex_decode(&given) else {
         return Verdict::Forged { id };
     };
-    let mut mac = mac(key);
-    mac.update(&tag_input(&instance, &id_v, sent_ms, body));
-    match mac.verify_slice(&given) {
-        Ok(()) => Verdict::Valid {
+    let input = tag_input(&instance, &id_v, sent_ms, body);
+    let verifies = |key: &Secret| {
+        let mut mac = mac(key);
+        mac.update(&input);
+        mac.verify_slice(&given).is_ok()
+    };
+    if keys
+        .verifying(sent_ms, SystemTime::now())
+        .iter()
+        .any(verifies)
+    {
+        Verdict::Valid {
             id: id_v,
             instance,
             sent_ms,
-        },
-        Err(_) => Verdict::Forged { id },
+        }
+    } else {
+        Verdict::Forged { id }
     }
 }
 
@@ -237,10 +249,14 @@ mod tests {
         Secret::new("test-key")
     }
 
+    fn ring() -> KeyRing {
+        KeyRing::new(key())
+    }
+
     #[test]
     fn round_trip_verifies() {
         let c = build(&key(), "p/c/r", "a@x.test", "b@x.test", SystemTime::now());
-        match verify(&key(), &c.message) {
+        match verify(&ring(), &c.message) {
             Verdict::Valid { id, instance, .. } => {
                 assert_eq!(id, c.id);
                 assert_eq!(instance, "p/c/r");
@@ -257,7 +273,7 @@ mod tests {
         relayed.extend_from_slice(&c.message);
         let lf = String::from_utf8(relayed).unwrap().replace("\r\n", "\n") + "\n";
         assert!(matches!(
-            verify(&key(), lf.as_bytes()),
+            verify(&ring(), lf.as_bytes()),
             Verdict::Valid { .. }
         ));
     }
@@ -271,16 +287,59 @@ mod tests {
         let forged = Verdict::Forged {
             id: Some(c.id.clone()),
         };
-        assert_eq!(verify(&key(), altered.as_bytes()), forged);
-        assert_eq!(verify(&Secret::new("other"), &c.message), forged);
+        assert_eq!(verify(&ring(), altered.as_bytes()), forged);
+        assert_eq!(
+            verify(&KeyRing::new(Secret::new("other")), &c.message),
+            forged
+        );
         let no_tag = String::from_utf8(c.message.clone())
             .unwrap()
             .replace(TAG_HEADER, "X-Other");
-        assert_eq!(verify(&key(), no_tag.as_bytes()), forged);
+        assert_eq!(verify(&ring(), no_tag.as_bytes()), forged);
         assert_eq!(
-            verify(&key(), b"Subject: hi\r\n\r\nhello"),
+            verify(&ring(), b"Subject: hi\r\n\r\nhello"),
             Verdict::NotCanary
         );
+    }
+
+    #[test]
+    fn a_retired_key_verifies_what_it_signed_and_a_stranger_key_never() {
+        let old = build(&key(), "p/c/r", "a@x.test", "b@x.test", SystemTime::now());
+        let keys = ring();
+        keys.rotate(
+            Secret::new("new-key"),
+            Duration::from_secs(600),
+            SystemTime::now(),
+        );
+        assert!(matches!(verify(&keys, &old.message), Verdict::Valid { .. }));
+        let new = build(
+            &keys.current(),
+            "p/c/r",
+            "a@x.test",
+            "b@x.test",
+            SystemTime::now(),
+        );
+        assert!(matches!(verify(&keys, &new.message), Verdict::Valid { .. }));
+        let stranger = build(
+            &Secret::new("never-ours"),
+            "p/c/r",
+            "a@x.test",
+            "b@x.test",
+            SystemTime::now(),
+        );
+        assert_eq!(
+            verify(&keys, &stranger.message),
+            Verdict::Forged {
+                id: Some(stranger.id.clone())
+            }
+        );
+        // The retired key does not vouch for a canary claiming to be sent after its retirement.
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        let late_claim = build(&key(), "p/c/r", "a@x.test", "b@x.test", future);
+        assert!(matches!(
+            verify(&keys, &late_claim.message),
+            Verdict::Forged { .. }
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::recorder::StepRecord;
 use super::smtp::Accepted;
 use super::Failure;
 use crate::ledger::{Ledger, Outcome};
-use crate::secret::Secret;
+use crate::secret::KeyRing;
 use crate::tls::TlsContext;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime};
 pub struct CycleCtx {
     pub tls: TlsContext,
     pub ledger: Ledger,
-    pub key: Secret,
+    /// The key that signs new canaries and the retired ones that still verify old ones.
+    pub keys: KeyRing,
 }
 
 /// Per-instance memory between cycles.

@@ -11,7 +11,8 @@
 //! SMTP send happens even when IMAP is down: a canary accepted during an IMAP outage is exactly
 //! the evidence the incident report needs, and a later cycle's sweep settles it (late, or
 //! recovered after being declared lost). When several steps fail, the cycle reports the first to
-//! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch).
+//! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch); a fault of
+//! the agent itself (its ledger, its credentials) only when no step of the mail service failed.
 
 use super::canary;
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
@@ -137,7 +138,13 @@ pub async fn run(
     }
 
     // SMTP: the canary goes into the ledger before DATA.
-    let canary = canary::build(&ctx.key, &owner.key(), &p.from, &p.to, SystemTime::now());
+    let canary = canary::build(
+        &ctx.keys.current(),
+        &owner.key(),
+        &p.from,
+        &p.to,
+        SystemTime::now(),
+    );
     report.canary_id = Some(canary.id.clone());
     let accepted = send(ctx, inst, &owner, &canary, rec).await;
     let accepted = match accepted {
@@ -227,9 +234,7 @@ pub async fn run(
     }
 
     // One transaction: declare lost what is overdue, record this cycle, count what is open.
-    let first = failures
-        .first()
-        .map(|f| (f.stage.as_str(), f.reason.as_str()));
+    let first = reported(&failures).map(|f| (f.stage.as_str(), f.reason.as_str()));
     let (ledger, o) = (ctx.ledger.clone(), owner.clone());
     let (now, started_at) = (ledger::now(), ledger::unix(started));
     let end = ledger
@@ -249,7 +254,7 @@ pub async fn run(
         }
     }
     report.recorded = true;
-    report.failure = failures.into_iter().next();
+    report.failure = reported(&failures).cloned();
     if report.failure.is_some() {
         // Whatever went wrong, the next cycle asks the server what it offers.
         mem.caps = None;
@@ -257,6 +262,16 @@ pub async fn run(
     report.steps = std::mem::take(&mut rec.steps);
     report.certs = std::mem::take(&mut rec.certs);
     report.duration = began.elapsed();
+}
+
+/// The failure a cycle reports: the first failure of the mail service, in the order the cycle
+/// met them; only when there is none, the first fault of the agent itself (reason `internal`),
+/// which is then not counted as a failed cycle (see `events`).
+fn reported(failures: &[Failure]) -> Option<&Failure> {
+    failures
+        .iter()
+        .find(|f| f.reason != Reason::Internal)
+        .or_else(|| failures.first())
 }
 
 /// Sends the canary, recording it in the ledger before DATA (the caller records the 250, see
@@ -321,4 +336,23 @@ async fn mark_accepted(ctx: &CycleCtx, id: &str, acc: &Accepted) -> Result<(), F
         .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
         .await
         .map_err(|e| local_fault(Stage::Data, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mail_failure_is_reported_before_a_fault_of_the_agent() {
+        let local = local_fault(Stage::Data, crate::ledger::LedgerError::Stopped);
+        let mail = Failure::new(Stage::ImapSearch, Reason::Timeout, "no answer");
+        let both = [local.clone(), mail.clone()];
+        assert_eq!(reported(&both).map(|f| f.stage), Some(Stage::ImapSearch));
+        let only_local = [local];
+        assert_eq!(
+            reported(&only_local).map(|f| f.reason),
+            Some(Reason::Internal)
+        );
+        assert!(reported(&[]).is_none());
+    }
 }

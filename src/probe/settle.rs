@@ -70,7 +70,7 @@ async fn examine(
     seen: f64,
     report: &mut CycleReport,
 ) -> Result<Examined, Failure> {
-    let verdict = canary::verify(&ctx.key, raw);
+    let verdict = canary::verify(&ctx.keys, raw);
     let internal = |e: LedgerError| local_fault(Stage::Verify, e);
     match verdict {
         Verdict::Valid { id, instance, .. } if instance == owner.key() => {

@@ -87,6 +87,22 @@ fn ongoing_outage_and_since() {
 }
 
 #[test]
+fn a_fault_of_the_agent_itself_is_no_outage() {
+    let l = Ledger::in_memory().unwrap();
+    let o = owner();
+    l.record_cycle(&o, 100.0, None).unwrap();
+    l.record_cycle(&o, 160.0, Some(("auth", "internal")))
+        .unwrap();
+    l.record_cycle(&o, 220.0, Some(("data", "internal")))
+        .unwrap();
+    l.record_cycle(&o, 280.0, None).unwrap();
+    let r = build(&l, 0.0).unwrap();
+    let i = &r.instances[0];
+    assert_eq!((i.cycles, i.failed_cycles), (4, 0));
+    assert!(i.outages.is_empty(), "{:?}", i.outages);
+}
+
+#[test]
 fn since_forms() {
     assert_eq!(parse_since("1h", 10_000.0).unwrap(), 6_400.0);
     assert_eq!(

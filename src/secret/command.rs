@@ -8,10 +8,16 @@
 //! instance) shares one cache, so the command runs once per token lifetime, not once per cycle;
 //! a reload that changes the probe builds a new source, which runs the command at first use.
 //!
-//! The command runs with no stdin and its stderr discarded, under a timeout (it is killed when
-//! the timeout passes), and at most [`MAX_OUTPUT`] bytes of its stdout are read. Nothing it
-//! prints reaches a message: errors name the program, never its arguments (which may carry a
-//! client secret) and never its output (which carries the token).
+//! The command runs with no stdin and its stderr discarded, under a timeout, and at most
+//! [`MAX_OUTPUT`] bytes of its stdout are read. It sees only a small environment: the variables
+//! of [`PASSED_ENV`] and those the config names (`oauth_token_command_env`), not the agent's
+//! whole environment (which may hold other secrets, e.g. the HMAC key's variable). It runs in a
+//! process group of its own, and when the timeout passes the whole group is killed, so a helper
+//! it started cannot outlive it holding its stdout. The `expires_in` it prints is clamped to
+//! 0 ..= [`MAX_LIFETIME`]: a negative one means "refresh at the next use", a larger one is
+//! read as [`MAX_LIFETIME`]. Nothing it prints reaches a message: errors name the program,
+//! never its arguments (which may carry a client secret) and never its output (which carries
+//! the token).
 //!
 //! [`SecretSource::load`](super::SecretSource::load) is synchronous. Inside a multi-threaded
 //! tokio runtime the command runs in `block_in_place`, so other tasks move to other workers
@@ -20,6 +26,7 @@
 use super::{CommandProblem, Secret, SecretError};
 use std::fmt;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -31,11 +38,31 @@ pub const PLAIN_LIFETIME: Duration = Duration::from_secs(60);
 pub const MAX_OUTPUT: usize = 64 * 1024;
 /// The longest margin before expiry at which a token is refreshed.
 const MAX_MARGIN: Duration = Duration::from_secs(60);
+/// The longest lifetime taken from `expires_in`; a token claiming more is refreshed after this.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The agent's variables a token command always sees (when the agent has them).
+/// No proxy variables: they may carry credentials (`https_proxy=http://user:pass@...`); name
+/// them in `oauth_token_command_env` when the command needs them.
+pub const PASSED_ENV: [&str; 11] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
 
 /// A configured token command and the token it last produced.
 #[derive(Clone)]
 pub struct TokenCommand {
     argv: Arc<[String]>,
+    /// Variables passed besides [`PASSED_ENV`], as the config names them.
+    env: Arc<[String]>,
     timeout: Duration,
     cache: Arc<Cache>,
 }
@@ -75,11 +102,29 @@ impl TokenCommand {
         match argv.first() {
             Some(p) if !p.is_empty() => Ok(TokenCommand {
                 argv: argv.into(),
+                env: Arc::from([]),
                 timeout,
                 cache: Arc::default(),
             }),
             _ => Err(SecretError::NoProgram),
         }
+    }
+
+    /// Passes these variables of the agent's environment too (the config's
+    /// `oauth_token_command_env`).
+    pub fn with_env(mut self, names: Vec<String>) -> Self {
+        self.env = names.into();
+        self
+    }
+
+    /// The environment the command runs with: the allowed variables the agent has.
+    fn environment(&self) -> Vec<(String, std::ffi::OsString)> {
+        PASSED_ENV
+            .iter()
+            .map(|n| n.to_string())
+            .chain(self.env.iter().cloned())
+            .filter_map(|n| std::env::var_os(&n).map(|v| (n, v)))
+            .collect()
     }
 
     /// The program, for messages.
@@ -162,6 +207,10 @@ impl TokenCommand {
         let started = Instant::now();
         let mut child = Command::new(prog)
             .args(&self.argv[1..])
+            .env_clear()
+            .envs(self.environment())
+            // A group of its own (pgid = its pid), so a timeout kills what it started too.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -184,6 +233,7 @@ impl TokenCommand {
                 let _ = tx.send(r.map(|_| buf));
             });
         let kill = |child: &mut std::process::Child, why: CommandProblem| {
+            kill_group(child);
             let _ = child.kill();
             let _ = child.wait();
             Err(why)
@@ -235,7 +285,7 @@ impl TokenCommand {
             };
             let lifetime = match (v.get("expires_in"), lifetime) {
                 (None, _) => None,
-                (Some(_), Some(s)) if s.is_finite() => Some(Duration::from_secs_f64(s.max(0.0))),
+                (Some(_), Some(s)) if s.is_finite() => Some(clamp_lifetime(s)),
                 (Some(_), _) => return Err(CommandProblem::BadExpiresIn),
             };
             (token, lifetime)
@@ -249,6 +299,28 @@ impl TokenCommand {
             return Err(CommandProblem::Whitespace);
         }
         Ok((Secret::new(token), lifetime))
+    }
+}
+
+/// A token's lifetime from a finite `expires_in` in seconds: negative is 0 (refresh at the next
+/// use), more than [`MAX_LIFETIME`] is [`MAX_LIFETIME`].
+pub(crate) fn clamp_lifetime(secs: f64) -> Duration {
+    if secs >= MAX_LIFETIME.as_secs_f64() {
+        MAX_LIFETIME
+    } else if secs > 0.0 {
+        Duration::from_secs_f64(secs)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Kills the command's process group (the command and whatever it started that did not leave
+/// the group). The group id is the command's pid, from `process_group(0)`.
+fn kill_group(child: &std::process::Child) {
+    use rustix::process::{kill_process_group, Pid, Signal};
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = kill_process_group(pid, Signal::KILL);
     }
 }
 
@@ -267,6 +339,7 @@ impl fmt::Debug for TokenCommand {
         f.debug_struct("TokenCommand")
             .field("program", &self.program())
             .field("args", &format_args!("[{} hidden]", self.argv.len() - 1))
+            .field("env", &self.env)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -276,7 +349,7 @@ impl fmt::Debug for TokenCommand {
 /// part of the identity.
 impl PartialEq for TokenCommand {
     fn eq(&self, other: &Self) -> bool {
-        self.argv == other.argv && self.timeout == other.timeout
+        self.argv == other.argv && self.env == other.env && self.timeout == other.timeout
     }
 }
 

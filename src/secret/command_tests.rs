@@ -160,3 +160,87 @@ async fn inside_a_multi_thread_runtime_other_tasks_keep_running() {
     let worst = ticker.await.unwrap();
     assert!(worst < Duration::from_millis(300), "a tick took {worst:?}");
 }
+
+#[test]
+fn the_command_sees_only_the_allowed_and_the_named_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("env");
+    let body = format!("env > '{}'; echo tok", out.display());
+    let names = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_string()))
+            .collect()
+    };
+    // A variable of this process that is not on the allow-list (cargo and the shell set many).
+    let (other, _) = std::env::vars()
+        .find(|(k, _)| !PASSED_ENV.contains(&k.as_str()))
+        .expect("a variable outside the allow-list in the test's environment");
+    let c = TokenCommand::new(script(dir.path(), &body), Duration::from_secs(5)).unwrap();
+    assert_eq!(c.load().unwrap().expose(), "tok");
+    let seen = names(&out);
+    // `sh` adds PWD (and sometimes SHLVL, _) of its own.
+    let own = ["PWD", "SHLVL", "_", "OLDPWD"];
+    for n in &seen {
+        assert!(
+            PASSED_ENV.contains(&n.as_str()) || own.contains(&n.as_str()),
+            "{n} reached the command: {seen:?}"
+        );
+    }
+    assert!(!seen.contains(&other), "{other} reached the command");
+    if std::env::var_os("PATH").is_some() {
+        assert!(seen.iter().any(|n| n == "PATH"), "PATH passed: {seen:?}");
+    }
+    let named = TokenCommand::new(script(dir.path(), &body), Duration::from_secs(5))
+        .unwrap()
+        .with_env(vec![other.clone()]);
+    assert_eq!(named.load().unwrap().expose(), "tok");
+    assert!(names(&out).contains(&other), "a named variable is passed");
+}
+
+#[test]
+fn a_timeout_kills_the_command_and_what_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // The helper's child inherits its stdout and sleeps for ever.
+    let body = format!("sleep 1000 & echo $! > '{}'; wait", pid_file.display());
+    let c = TokenCommand::new(script(dir.path(), &body), Duration::from_millis(500)).unwrap();
+    let err = c.load().unwrap_err().to_string();
+    assert!(err.contains("timed out"), "{err}");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Killed: gone, or a zombie until init reaps it.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
+    };
+    let t = Instant::now();
+    while alive() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "the helper's child {pid} survived the timeout");
+}
+
+#[test]
+fn expires_in_is_clamped_to_a_day_and_never_negative() {
+    let c = TokenCommand::new(vec!["true".into()], Duration::from_secs(1)).unwrap();
+    let lifetime = |json: &str| c.parse(json.as_bytes()).unwrap().1;
+    for huge in ["1e12", "1e300", "\"1e300\"", "86401"] {
+        let json = format!("{{\"access_token\": \"t\", \"expires_in\": {huge}}}");
+        assert_eq!(lifetime(&json), Some(MAX_LIFETIME), "{huge}");
+    }
+    assert_eq!(
+        lifetime(r#"{"access_token": "t", "expires_in": -5}"#),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        lifetime(r#"{"access_token": "t", "expires_in": 3599}"#),
+        Some(Duration::from_secs(3599))
+    );
+}

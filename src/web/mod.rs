@@ -73,17 +73,20 @@ impl AsRef<[u8]> for PageBytes {
 /// (one [`crate::status::InstanceStatus`] each: state, last success and delivery time,
 /// `down_since`, `in_flight`, `late_total` / `lost_total` / `recovered_total`, the sparkline
 /// `history`, recent `failures` with stage, reason, words and the server's detail, and
-/// certificate notAfter per endpoint), `sentinels` (`{"state": "not_configured"}` until
-/// sentinels exist) and `notice` (the demo scenario's phase, or null).
+/// certificate notAfter per endpoint), `sentinels` (a [`crate::status::SentinelSummary`]: `state`
+/// `not_configured`, `intact` or `broken` as the page shows it, `checking`, and the `broken`
+/// instances with what their check found) and `notice` (the demo scenario's phase, or null).
 async fn status_json(State(s): State<WebState>) -> impl IntoResponse {
+    let instances = s.status.snapshot();
+    let sentinels = crate::status::SentinelSummary::of(&instances);
     (
         [(header::CACHE_CONTROL, "no-store")],
         Json(serde_json::json!({
             "region": s.region,
             "version": env!("CARGO_PKG_VERSION"),
             "now": crate::ledger::now(),
-            "instances": s.status.snapshot(),
-            "sentinels": { "state": "not_configured" },
+            "instances": instances,
+            "sentinels": sentinels,
             "notice": crate::status::notice(),
         })),
     )

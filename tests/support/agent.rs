@@ -56,8 +56,21 @@ impl AgentProcess {
         agent
     }
 
+    /// Starts the agent with `env` added to its environment, and waits until `/healthz` answers.
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> AgentProcess {
+        let agent = AgentProcess::spawn_with_env(config, env);
+        agent.wait_for("healthz", Duration::from_secs(20), |a| {
+            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+        });
+        agent
+    }
+
     /// Starts the agent without waiting for it to be ready (to kill it while it starts).
     pub fn spawn(config: &Path) -> AgentProcess {
+        AgentProcess::spawn_with_env(config, &[])
+    }
+
+    fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> AgentProcess {
         let port = free_port();
         let log = config.with_file_name(format!("agent-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -70,6 +83,7 @@ impl AgentProcess {
                 "--log.level",
                 "debug",
             ])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)

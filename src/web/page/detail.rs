@@ -4,7 +4,7 @@
 use super::fmt::{ago, clip, dur, esc, hhmm, hhmmss, latency};
 use super::svg::sparkline;
 use super::{badge, state_class};
-use crate::status::{FailureView, InstanceStatus};
+use crate::status::{FailureView, InstanceStatus, SentinelSummary};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -152,46 +152,37 @@ fn card(o: &mut String, i: &InstanceStatus, now: f64) {
 /// Sentinels: stored messages planted once and checked for presence, bytes and flags.
 pub fn sentinels(o: &mut String, instances: &[InstanceStatus]) {
     o.push_str("<h2>Stored mail (sentinels)</h2>");
-    let checked: Vec<&InstanceStatus> = instances.iter().filter(|i| i.sentinel.is_some()).collect();
-    if checked.is_empty() {
-        o.push_str(
+    let summary = SentinelSummary::of(instances);
+    match summary.state {
+        "not_configured" => o.push_str(
             "<p id=\"sentinels\" data-state=\"not_configured\"><b>not configured</b> \
              <span class=\"muted\">— plant them with <code>mailcanary sentinel plant -c FILE \
              --probe NAME</code>; each cycle then checks they are present, byte-identical and \
              keep their flags.</span></p>",
-        );
-        return;
+        ),
+        "intact" => {
+            let _ = write!(
+                o,
+                "<p id=\"sentinels\" data-state=\"intact\"><b>intact</b> \
+                 <span class=\"muted\">— every sentinel present and byte-identical ({} probe instance(s) checking)</span></p>",
+                summary.checking
+            );
+        }
+        _ => {
+            o.push_str("<p id=\"sentinels\" data-state=\"broken\"><b>BROKEN</b> — stored mail changed or went missing:</p><ul>");
+            for b in &summary.broken {
+                let _ = write!(
+                    o,
+                    "<li>{}/{}/{}: {}</li>",
+                    esc(&b.probe),
+                    esc(&b.client),
+                    esc(&b.region),
+                    esc(&b.detail)
+                );
+            }
+            o.push_str("</ul>");
+        }
     }
-    let broken: Vec<&&InstanceStatus> = checked
-        .iter()
-        .filter(|i| i.sentinel == Some(false))
-        .collect();
-    if broken.is_empty() {
-        let _ = write!(
-            o,
-            "<p id=\"sentinels\" data-state=\"intact\"><b>intact</b> \
-             <span class=\"muted\">— every sentinel present and byte-identical ({} probe instance(s) checking)</span></p>",
-            checked.len()
-        );
-        return;
-    }
-    o.push_str("<p id=\"sentinels\" data-state=\"broken\"><b>BROKEN</b> — stored mail changed or went missing:</p><ul>");
-    for i in broken {
-        let detail = i
-            .failures
-            .iter()
-            .find(|f| f.stage == "verify")
-            .map(|f| esc(&f.detail))
-            .unwrap_or_default();
-        let _ = write!(
-            o,
-            "<li>{}/{}/{}: {detail}</li>",
-            esc(&i.probe),
-            esc(&i.client),
-            esc(&i.region)
-        );
-    }
-    o.push_str("</ul>");
 }
 
 /// Certificate expiry per endpoint, the earliest notAfter seen by any instance.
