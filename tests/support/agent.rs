@@ -49,15 +49,32 @@ pub fn report(config: &Path, json: bool) -> String {
 impl AgentProcess {
     /// Starts the agent and waits until `/healthz` answers.
     pub fn start(config: &Path) -> AgentProcess {
-        let agent = AgentProcess::spawn(config);
-        agent.wait_for("healthz", Duration::from_secs(20), |a| {
-            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+        AgentProcess::start_with(config, &[])
+    }
+
+    /// Starts the agent with extra flags (e.g. `--web.enable-lifecycle`) and waits until it
+    /// listens (over HTTP: until `/healthz` answers; with a web config file, which may speak
+    /// HTTPS: until the port accepts).
+    pub fn start_with(config: &Path, args: &[&str]) -> AgentProcess {
+        let agent = AgentProcess::spawn_with(config, args);
+        let tls = args.iter().any(|a| a.starts_with("--web.config.file"));
+        agent.wait_for("the agent to listen", Duration::from_secs(20), |a| {
+            if tls {
+                std::net::TcpStream::connect(("127.0.0.1", a.port)).is_ok()
+            } else {
+                http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+            }
         });
         agent
     }
 
     /// Starts the agent without waiting for it to be ready (to kill it while it starts).
     pub fn spawn(config: &Path) -> AgentProcess {
+        AgentProcess::spawn_with(config, &[])
+    }
+
+    /// [`AgentProcess::spawn`] with extra flags.
+    pub fn spawn_with(config: &Path, args: &[&str]) -> AgentProcess {
         let port = free_port();
         let log = config.with_file_name(format!("agent-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -70,6 +87,7 @@ impl AgentProcess {
                 "--log.level",
                 "debug",
             ])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
