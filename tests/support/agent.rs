@@ -52,18 +52,22 @@ impl AgentProcess {
         AgentProcess::start_with(config, &[])
     }
 
-    /// Starts the agent with extra flags (e.g. `--web.enable-lifecycle`) and waits until it
-    /// listens (over HTTP: until `/healthz` answers; with a web config file, which may speak
-    /// HTTPS: until the port accepts).
+    /// Starts the agent with extra flags (e.g. `--web.enable-lifecycle`) and waits until
+    /// `/healthz` answers over HTTP.
     pub fn start_with(config: &Path, args: &[&str]) -> AgentProcess {
         let agent = AgentProcess::spawn_with(config, args);
-        let tls = args.iter().any(|a| a.starts_with("--web.config.file"));
+        agent.wait_for("healthz", Duration::from_secs(20), |a| {
+            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+        });
+        agent
+    }
+
+    /// Starts an agent that serves HTTPS (its web config asks for TLS) and waits until its port
+    /// accepts connections.
+    pub fn start_https(config: &Path, args: &[&str]) -> AgentProcess {
+        let agent = AgentProcess::spawn_with(config, args);
         agent.wait_for("the agent to listen", Duration::from_secs(20), |a| {
-            if tls {
-                std::net::TcpStream::connect(("127.0.0.1", a.port)).is_ok()
-            } else {
-                http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
-            }
+            std::net::TcpStream::connect(("127.0.0.1", a.port)).is_ok()
         });
         agent
     }
