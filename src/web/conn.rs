@@ -6,15 +6,12 @@
 //! an idle keep-alive connection (fine for a minute) from a client dribbling headers (not fine
 //! for long). Here every socket is wrapped in [`TimedIo`], which notes when bytes last moved
 //! and when the current request's first byte came; a watchdog per connection closes it when
-//! one of the [`Limits`] is passed. The [`Table`] holds every open connection: when it is
-//! full, a new connection evicts the connection that has been idle longest (no request being
-//! answered), so idle or half-open connections can never lock a scraper out; only when every
-//! slot is answering a request is the new connection closed at once.
+//! one of the [`Limits`] is passed. How many may be open at once is `table.rs`'s business.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -67,7 +64,7 @@ pub struct State {
 }
 
 impl State {
-    fn new(epoch: Instant) -> State {
+    pub(super) fn new(epoch: Instant) -> State {
         let now = ms_since(epoch);
         State {
             in_flight: AtomicU32::new(0),
@@ -134,95 +131,23 @@ impl State {
     }
 
     /// Whether the connection may be closed to make room: no request is being answered.
-    fn evictable(&self) -> bool {
+    pub(super) fn evictable(&self) -> bool {
         self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// When bytes last moved or a request ended (milliseconds since the epoch).
+    pub(super) fn last_activity(&self) -> u64 {
+        self.last_activity.load(Ordering::SeqCst)
+    }
+
+    /// Tells the connection's watchdog to close it now.
+    pub(super) fn close(&self) {
+        self.close.notify_one();
     }
 }
 
 fn ms_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
-}
-
-/// Every open connection, bounded by [`Limits::max_connections`].
-pub struct Table {
-    limits: Limits,
-    epoch: Instant,
-    next_id: AtomicU64,
-    open: Mutex<Vec<(u64, Arc<State>)>>,
-}
-
-/// A connection's place in the [`Table`]; freed on drop.
-pub struct Slot {
-    table: Arc<Table>,
-    id: u64,
-    pub state: Arc<State>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut open) = self.table.open.lock() {
-            open.retain(|(id, _)| *id != self.id);
-        }
-    }
-}
-
-/// What [`Table::admit`] decided for a new connection.
-pub enum Admission {
-    Admitted(Slot),
-    /// Every slot is answering a request: the new connection is closed.
-    Full,
-}
-
-impl Table {
-    pub fn new(limits: Limits) -> Arc<Table> {
-        Arc::new(Table {
-            limits,
-            epoch: Instant::now(),
-            next_id: AtomicU64::new(0),
-            open: Mutex::new(Vec::new()),
-        })
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// Connections open now.
-    pub fn len(&self) -> usize {
-        self.open.lock().map(|o| o.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Admits a new connection, evicting the longest-idle one when the table is full.
-    pub fn admit(self: &Arc<Self>) -> Admission {
-        let Ok(mut open) = self.open.lock() else {
-            return Admission::Full;
-        };
-        if open.len() >= self.limits.max_connections.max(1) {
-            let victim = open
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, s))| s.evictable())
-                .min_by_key(|(_, (_, s))| s.last_activity.load(Ordering::SeqCst))
-                .map(|(i, _)| i);
-            let Some(i) = victim else {
-                return Admission::Full;
-            };
-            let (_, state) = open.swap_remove(i);
-            state.close.notify_one();
-        }
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let state = Arc::new(State::new(self.epoch));
-        open.push((id, state.clone()));
-        Admission::Admitted(Slot {
-            table: self.clone(),
-            id,
-            state,
-        })
-    }
 }
 
 /// Resolves when the connection must close: a limit passed, or it was evicted.
@@ -342,48 +267,39 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 mod tests {
     use super::*;
 
-    fn limits(max: usize) -> Limits {
+    fn limits() -> Limits {
         Limits {
             read_header_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(5),
-            max_connections: max,
+            max_connections: 4,
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_connection_closes_after_the_header_timeout() {
-        let table = Table::new(limits(4));
-        let Admission::Admitted(slot) = table.admit() else {
-            panic!("admitted")
-        };
+        let state = Arc::new(State::new(Instant::now()));
         let start = Instant::now();
-        watchdog(slot.state.clone(), *table.limits()).await;
+        watchdog(state.clone(), limits()).await;
         let waited = start.elapsed();
         assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100));
     }
 
     #[tokio::test(start_paused = true)]
     async fn after_a_request_the_idle_timeout_applies() {
-        let table = Table::new(limits(4));
-        let Admission::Admitted(slot) = table.admit() else {
-            panic!("admitted")
-        };
-        slot.state.request_started();
-        slot.state.request_ended();
+        let state = Arc::new(State::new(Instant::now()));
+        state.request_started();
+        state.request_ended();
         let start = Instant::now();
-        watchdog(slot.state.clone(), *table.limits()).await;
+        watchdog(state.clone(), limits()).await;
         let waited = start.elapsed();
         assert!(waited >= Duration::from_secs(5) && waited < Duration::from_millis(5100));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_being_answered_is_not_timed_out_by_the_read_limits() {
-        let table = Table::new(limits(4));
-        let Admission::Admitted(slot) = table.admit() else {
-            panic!("admitted")
-        };
-        slot.state.request_started();
-        let dog = tokio::spawn(watchdog(slot.state.clone(), *table.limits()));
+        let state = Arc::new(State::new(Instant::now()));
+        state.request_started();
+        let dog = tokio::spawn(watchdog(state.clone(), limits()));
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(!dog.is_finished());
         dog.abort();
@@ -392,13 +308,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn flushes_with_nothing_to_send_do_not_keep_a_connection_alive() {
         use tokio::io::AsyncWriteExt;
-        let table = Table::new(limits(4));
-        let Admission::Admitted(slot) = table.admit() else {
-            panic!("admitted")
-        };
+        let state = Arc::new(State::new(Instant::now()));
         let (a, _b) = tokio::io::duplex(64);
-        let mut io = TimedIo::new(a, slot.state.clone());
-        let dog = tokio::spawn(watchdog(slot.state.clone(), *table.limits()));
+        let mut io = TimedIo::new(a, state.clone());
+        let dog = tokio::spawn(watchdog(state.clone(), limits()));
         let start = Instant::now();
         while !dog.is_finished() && start.elapsed() < Duration::from_secs(10) {
             io.flush().await.unwrap();
@@ -411,28 +324,5 @@ mod tests {
             start.elapsed()
         );
         io.write_all(b"x").await.unwrap();
-    }
-
-    #[test]
-    fn a_full_table_evicts_the_longest_idle_and_refuses_when_all_are_busy() {
-        let table = Table::new(limits(2));
-        let Admission::Admitted(a) = table.admit() else {
-            panic!("a")
-        };
-        let Admission::Admitted(b) = table.admit() else {
-            panic!("b")
-        };
-        b.state.request_started();
-        // a is idle: it makes room for c.
-        let Admission::Admitted(c) = table.admit() else {
-            panic!("c")
-        };
-        assert_eq!(table.len(), 2);
-        drop(a);
-        assert_eq!(table.len(), 2, "a was already out of the table");
-        c.state.request_started();
-        assert!(matches!(table.admit(), Admission::Full));
-        drop((b, c));
-        assert_eq!(table.len(), 0);
     }
 }

@@ -2,7 +2,7 @@
 //! `--web.enable-lifecycle`), the status page at `/` and its JSON at `/api/status`.
 //!
 //! - `serve.rs` accepts connections and runs HTTP/1.1 on them; `conn.rs` bounds each one
-//!   (timeouts, the connection cap);
+//!   (timeouts), `table.rs` how many are open (the connection cap);
 //! - `security.rs` holds TLS and basic auth from the web config file (`toolkit.rs`, the
 //!   exporter-toolkit format) or the deprecated `[web]` section; `auth.rs` checks requests.
 
@@ -12,6 +12,7 @@ mod error;
 mod page;
 pub mod security;
 pub mod serve;
+mod table;
 pub mod toolkit;
 
 use crate::metrics::{Exposition, Metrics};

@@ -2,8 +2,9 @@
 //! under the [`Limits`] of `conn.rs`: a bounded number open at once, each closed when it idles,
 //! dribbles its headers or stops reading its response; requests bounded in size.
 
-use super::conn::{watchdog, Admission, Limits, State, Table, TimedIo};
+use super::conn::{watchdog, Limits, State, TimedIo};
 use super::security::Security;
+use super::table::{Admission, Table};
 use super::WebError;
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
