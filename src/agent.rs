@@ -62,7 +62,7 @@ pub async fn run_with(
 ) -> Result<(), AgentError> {
     match rlimit::raise_nofile() {
         Ok((old, new)) if old != new => {
-            tracing::debug!(from = old, to = new, "raised the open-file limit")
+            tracing::info!(from = old, to = new, "raised the open-file limit")
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),

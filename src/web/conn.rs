@@ -306,6 +306,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_its_response_is_cut_after_the_idle_timeout() {
+        use tokio::io::AsyncWriteExt;
+        let state = Arc::new(State::new(Instant::now()));
+        state.request_started();
+        // The client reads nothing: the 16-byte pipe fills and the write waits on it.
+        let (a, _client) = tokio::io::duplex(16);
+        let mut io = TimedIo::new(a, state.clone());
+        let writer = tokio::spawn(async move { io.write_all(&[0u8; 1024]).await });
+        let start = Instant::now();
+        let cut = tokio::time::timeout(Duration::from_secs(60), watchdog(state.clone(), limits()));
+        assert!(cut.await.is_ok(), "the stalled write is cut");
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(5) && waited < Duration::from_millis(5100));
+        assert!(!writer.is_finished());
+        writer.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn flushes_with_nothing_to_send_do_not_keep_a_connection_alive() {
         use tokio::io::AsyncWriteExt;
         let state = Arc::new(State::new(Instant::now()));
