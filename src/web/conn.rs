@@ -135,6 +135,13 @@ impl State {
         self.in_flight.load(Ordering::SeqCst) == 0
     }
 
+    /// Whether the client never sent a byte.
+    pub(super) fn silent(&self) -> bool {
+        self.served.load(Ordering::SeqCst) == 0
+            && self.in_flight.load(Ordering::SeqCst) == 0
+            && self.head_started.load(Ordering::SeqCst) == NONE
+    }
+
     /// When bytes last moved or a request ended (milliseconds since the epoch).
     pub(super) fn last_activity(&self) -> u64 {
         self.last_activity.load(Ordering::SeqCst)

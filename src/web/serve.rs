@@ -95,6 +95,10 @@ pub async fn serve(
             connection(tcp, state, app, security, limits, stop).await;
             drop(slot);
         });
+        // Let the connection read its request before the next accept: under a flood of
+        // connections the accept loop would otherwise run on, and a scraper's connection could be
+        // evicted as idle before its request, already sent, was ever read.
+        tokio::task::yield_now().await;
     }
     let _ = stop_tx.send(true);
     while !table.is_empty() {

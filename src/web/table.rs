@@ -1,7 +1,8 @@
 //! The HTTP server's table of open connections, bounded by `--web.max-connections`. When it is
 //! full, a new connection evicts the connection that has been idle longest (no request being
-//! answered), so idle or half-open connections can never lock a scraper out; only when every
-//! slot is answering a request is the new connection closed at once.
+//! answered), connections that never sent a byte first, so idle or half-open connections can
+//! never lock a scraper out; only when every slot is answering a request is the new connection
+//! closed at once.
 
 use super::conn::{Limits, State};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,7 +68,8 @@ impl Table {
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, s))| s.evictable())
-                .min_by_key(|(_, (_, s))| s.last_activity())
+                // Connections that never sent a byte go first, then the longest idle.
+                .min_by_key(|(_, (_, s))| (!s.silent(), s.last_activity()))
                 .map(|(i, _)| i);
             let Some(i) = victim else {
                 return Admission::Full;
@@ -97,6 +99,25 @@ mod tests {
             idle_timeout: Duration::from_secs(5),
             max_connections: max,
         }
+    }
+
+    #[test]
+    fn a_connection_that_never_sent_a_byte_goes_before_one_that_did() {
+        let table = Table::new(limits(2));
+        let Admission::Admitted(talker) = table.admit() else {
+            panic!("talker")
+        };
+        let Admission::Admitted(silent) = table.admit() else {
+            panic!("silent")
+        };
+        talker.state.request_started();
+        talker.state.request_ended();
+        let Admission::Admitted(_new) = table.admit() else {
+            panic!("new")
+        };
+        let open = table.open.lock().unwrap();
+        assert!(open.iter().any(|(id, _)| *id == talker.id));
+        assert!(!open.iter().any(|(id, _)| *id == silent.id));
     }
 
     #[test]
