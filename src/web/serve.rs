@@ -76,7 +76,7 @@ pub async fn serve(
             Admission::Admitted(slot) => slot,
             Admission::Full => {
                 drop(tcp);
-                refused.0 += 1;
+                refused.0 = refused.0.saturating_add(1);
                 let due = refused.1.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY);
                 if due {
                     tracing::warn!(
