@@ -34,10 +34,13 @@ enum Command {
         #[command(flatten)]
         web: WebFlags,
     },
-    /// Validate the config and probe files; exit 1 on any error.
+    /// Validate the config and probe files (and a web config file); exit 1 on any error.
     Check {
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
+        /// Also check this web config file (TLS files and bcrypt hashes included).
+        #[arg(long = "web.config.file")]
+        web_config: Option<PathBuf>,
     },
     /// Start an embedded mail server and the agent against it: live metrics and status page
     /// with no mail server to install.
@@ -223,7 +226,22 @@ fn main() -> ExitCode {
     };
     let result: Result<bool, CommandError> = runtime.block_on(async {
         match cli.command {
-            Command::Check { config } => Ok(mailcanary::once::check(&config)),
+            Command::Check { config, web_config } => {
+                let ok = mailcanary::once::check(&config);
+                let web_ok = web_config.is_none_or(|file| {
+                    match mailcanary::web::security::describe_file(&file) {
+                        Ok(line) => {
+                            println!("{line}");
+                            true
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            false
+                        }
+                    }
+                });
+                Ok(ok && web_ok)
+            }
             Command::Once {
                 config,
                 probe,

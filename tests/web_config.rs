@@ -363,3 +363,38 @@ fn deprecated_web_section_still_works_with_a_warning_and_check_shows_the_migrati
         "{err}"
     );
 }
+
+#[test]
+fn check_validates_a_web_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Ca::new("web test CA");
+    server_files(d, &ca);
+    let config = configs(d, &[("prom", "pw")], "");
+    let check = |web: &Path| {
+        Command::new(support::agent::bin())
+            .args(["check", "-c"])
+            .arg(&config)
+            .arg(format!("--web.config.file={}", web.display()))
+            .output()
+            .unwrap()
+    };
+    let out = check(&d.join("web.yml"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("web.yml: ok: HTTPS, basic auth for 1 user(s)"),
+        "{text}"
+    );
+
+    // A key that does not exist: exit 1, the message names the file.
+    std::fs::write(
+        d.join("bad.yml"),
+        "tls_server_config:\n  cert_file: web.crt\n  key_file: missing.key\n",
+    )
+    .unwrap();
+    let out = check(&d.join("bad.yml"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("missing.key"), "{err}");
+}

@@ -130,6 +130,22 @@ impl Security {
     }
 }
 
+/// Loads a web config file as the agent would (certificate, key and client CA included) and
+/// says what it sets up, for `mailcanary check --web.config.file`.
+pub fn describe_file(path: &Path) -> Result<String, WebError> {
+    let (_, active) = load_file(path)?;
+    let tls = if active.tls.is_some() {
+        "HTTPS"
+    } else {
+        "plain HTTP"
+    };
+    let auth = match &active.auth {
+        Auth::Bcrypt(users) => format!("basic auth for {} user(s)", users.len()),
+        _ => "no basic auth".to_string(),
+    };
+    Ok(format!("{}: ok: {tls}, {auth}", path.display()))
+}
+
 fn stat(p: &Path) -> Option<(SystemTime, u64)> {
     let m = std::fs::metadata(p).ok()?;
     Some((m.modified().ok()?, m.len()))
