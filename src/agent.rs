@@ -1,5 +1,6 @@
 //! `mailcanary run`: builds the agent from its config, serves HTTP, runs the scheduler, reloads
-//! on SIGHUP or `POST /-/reload`, and shuts down gracefully on SIGTERM/SIGINT.
+//! on SIGHUP or `POST /-/reload` (with `--web.enable-lifecycle`), and shuts down gracefully on
+//! SIGTERM/SIGINT.
 
 mod error;
 mod rlimit;
