@@ -1,7 +1,9 @@
 //! `mailcanary run`: builds the agent from its config, serves HTTP, runs the scheduler, reloads
-//! on SIGHUP or `POST /-/reload`, and shuts down gracefully on SIGTERM/SIGINT.
+//! on SIGHUP or `POST /-/reload` (with `--web.enable-lifecycle`), and shuts down gracefully on
+//! SIGTERM/SIGINT.
 
 mod error;
+mod rlimit;
 
 pub use error::AgentError;
 
@@ -13,7 +15,8 @@ use crate::scheduler::{Cycles, Scheduler, Shared};
 use crate::secret::KeyRing;
 use crate::status::StatusBoard;
 use crate::tls::TlsContext;
-use crate::web::{self, ReloadRequest, WebState};
+use crate::web::security::{Auth, Security, Source};
+use crate::web::{self, ReloadRequest, WebOptions, WebState};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,12 +60,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     Config::load(path)
 }
 
-/// Runs the agent until `shutdown` resolves.
+/// Runs the agent until `shutdown` resolves, with the HTTP server's default options.
 pub async fn run(
     config_path: PathBuf,
     listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
+    run_with(config_path, listen, WebOptions::default(), shutdown).await
+}
+
+/// Runs the agent until `shutdown` resolves, its HTTP server as `web` says.
+pub async fn run_with(
+    config_path: PathBuf,
+    listen: Option<SocketAddr>,
+    web: WebOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    match rlimit::raise_nofile() {
+        Ok((old, new)) if old != new => {
+            tracing::info!(from = old, to = new, "raised the open-file limit")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let config = load(&config_path)?;
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let ctx = cycle_ctx(&config, ledger.clone())?;
@@ -83,6 +103,7 @@ pub async fn run(
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| AgentError::Bind { addr, source })?;
+    let security = Arc::new(security(&config, &web, addr)?);
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let app = web::router(
         WebState {
@@ -91,15 +112,16 @@ pub async fn run(
             region: region.clone(),
             reload: reload_tx,
         },
-        &config.agent.web,
-    )?;
-    let acceptor = web::serve::acceptor(&config.agent.web)?;
+        security.clone(),
+        web.enable_lifecycle,
+    );
     let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = web.limits;
     let server = tokio::spawn(async move {
         let stop = async {
             let _ = server_stop_rx.await;
         };
-        if let Err(e) = web::serve::serve(listener, app, acceptor, stop).await {
+        if let Err(e) = web::serve::serve(listener, app, security, limits, stop).await {
             tracing::error!(error = %e, "http server stopped");
         }
     });
@@ -133,6 +155,36 @@ pub async fn run(
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     Ok(())
+}
+
+/// TLS and basic auth for the HTTP side, from `--web.config.file` or the deprecated `[web]`
+/// section; warns when the port is reachable beyond loopback without a password.
+fn security(config: &Config, web: &WebOptions, addr: SocketAddr) -> Result<Security, AgentError> {
+    let legacy = config.agent.web != crate::config::Web::default();
+    let security = match (&web.config_file, legacy) {
+        (Some(_), true) => return Err(web::WebError::BothWebConfigs.into()),
+        (Some(file), false) => Security::new(Source::File(file.clone()))?,
+        (None, true) => {
+            tracing::warn!(
+                "the [web] section of the config is deprecated and goes in the next release: \
+                 move TLS and basic auth to a web config file (--web.config.file); \
+                 `mailcanary check` shows how"
+            );
+            Security::new(Source::Legacy(config.agent.web.clone()))?
+        }
+        (None, false) => Security::open(),
+    };
+    let open = security
+        .active()
+        .is_none_or(|a| matches!(a.auth, Auth::Open));
+    if open && !addr.ip().is_loopback() {
+        tracing::warn!(
+            address = %addr,
+            "the HTTP endpoints are reachable beyond loopback without basic auth: set \
+             basic_auth_users in a web config file (--web.config.file), or listen on 127.0.0.1"
+        );
+    }
+    Ok(security)
 }
 
 fn signal(

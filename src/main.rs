@@ -31,11 +31,16 @@ enum Command {
         /// Overrides agent.listen_address.
         #[arg(long = "web.listen-address")]
         listen: Option<SocketAddr>,
+        #[command(flatten)]
+        web: WebFlags,
     },
-    /// Validate the config and probe files; exit 1 on any error.
+    /// Validate the config and probe files (and a web config file); exit 1 on any error.
     Check {
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
+        /// Also check this web config file (TLS files and bcrypt hashes included).
+        #[arg(long = "web.config.file")]
+        web_config: Option<PathBuf>,
     },
     /// Start an embedded mail server and the agent against it: live metrics and status page
     /// with no mail server to install.
@@ -97,6 +102,53 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+}
+
+/// The HTTP server's flags of `mailcanary run`, named as Prometheus and its exporters name them.
+#[derive(clap::Args)]
+struct WebFlags {
+    /// TLS and basic auth: a web config file in the Prometheus exporter-toolkit format
+    /// (tls_server_config, basic_auth_users with bcrypt hashes); re-read when it changes.
+    #[arg(long = "web.config.file")]
+    config_file: Option<PathBuf>,
+    /// Serve POST /-/reload (off: it answers 403; SIGHUP reloads either way).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Longest time from a request's first byte (or the connection's accept, TLS handshake
+    /// included) to the end of its headers.
+    #[arg(long = "web.read-header-timeout", default_value = "10s", value_parser = positive_duration)]
+    read_header_timeout: std::time::Duration,
+    /// Longest wait for the next request on a keep-alive connection, and for a client to read
+    /// its response.
+    #[arg(long = "web.idle-timeout", default_value = "60s", value_parser = positive_duration)]
+    idle_timeout: std::time::Duration,
+    /// HTTP connections open at once; past it the longest-idle one is closed to make room.
+    #[arg(long = "web.max-connections", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: u32,
+}
+
+impl WebFlags {
+    fn options(self) -> mailcanary::web::WebOptions {
+        mailcanary::web::WebOptions {
+            config_file: self.config_file,
+            enable_lifecycle: self.enable_lifecycle,
+            limits: mailcanary::web::Limits {
+                read_header_timeout: self.read_header_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            },
+        }
+    }
+}
+
+/// A duration flag above zero and at most a day (`10s`, `1m`, `500ms`).
+fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > std::time::Duration::from_secs(86_400) {
+        return Err(format!("{s:?} must be above 0 and at most 24h"));
+    }
+    Ok(d)
 }
 
 #[derive(Subcommand)]
@@ -174,7 +226,22 @@ fn main() -> ExitCode {
     };
     let result: Result<bool, CommandError> = runtime.block_on(async {
         match cli.command {
-            Command::Check { config } => Ok(mailcanary::once::check(&config)),
+            Command::Check { config, web_config } => {
+                let ok = mailcanary::once::check(&config);
+                let web_ok = web_config.is_none_or(|file| {
+                    match mailcanary::web::security::describe_file(&file) {
+                        Ok(line) => {
+                            println!("{line}");
+                            true
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            false
+                        }
+                    }
+                });
+                Ok(ok && web_ok)
+            }
             Command::Once {
                 config,
                 probe,
@@ -221,12 +288,19 @@ fn main() -> ExitCode {
                 .await
                 .map(|()| true)
                 .map_err(CommandError::from),
-            Command::Run { config, listen } => {
-                mailcanary::agent::run(config, listen, mailcanary::agent::termination())
-                    .await
-                    .map(|()| true)
-                    .map_err(CommandError::from)
-            }
+            Command::Run {
+                config,
+                listen,
+                web,
+            } => mailcanary::agent::run_with(
+                config,
+                listen,
+                web.options(),
+                mailcanary::agent::termination(),
+            )
+            .await
+            .map(|()| true)
+            .map_err(CommandError::from),
         }
     });
     match result {

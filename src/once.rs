@@ -43,6 +43,9 @@ pub fn check(path: &Path) -> bool {
                     i.client.smtp.auth.as_str(),
                 );
             }
+            if c.agent.web != crate::config::Web::default() {
+                println!("{}", web_migration(&c.agent.web));
+            }
             true
         }
         Err(errors) => {
@@ -53,6 +56,28 @@ pub fn check(path: &Path) -> bool {
             false
         }
     }
+}
+
+/// How to move a deprecated `[web]` section to a web config file (`--web.config.file`).
+fn web_migration(web: &crate::config::Web) -> String {
+    let mut s = String::from(
+        "warning: the [web] section is deprecated and goes in the next release. Remove it and \
+         start the agent with --web.config.file web.yml, web.yml holding:\n",
+    );
+    if let Some((cert, key)) = &web.tls {
+        s.push_str(&format!(
+            "  tls_server_config:\n    cert_file: {}\n    key_file: {}\n",
+            cert.display(),
+            key.display()
+        ));
+    }
+    if let Some((user, _)) = &web.basic_auth {
+        s.push_str(&format!(
+            "  basic_auth_users:\n    {user}: <bcrypt hash of the password: \
+             htpasswd -nBC 10 \"\" | tr -d ':\\n'>\n"
+        ));
+    }
+    s
 }
 
 /// Why `mailcanary once` could not run its cycles (a failed cycle is not an error: it is the

@@ -36,7 +36,7 @@ fn a_rotated_key_still_settles_canaries_in_flight_and_signs_new_ones() {
         .unwrap()
         .trim()
         .to_string();
-    let agent = AgentProcess::start(&config);
+    let agent = AgentProcess::start_with(&config, &["--web.enable-lifecycle"]);
     agent.wait_for("both probes delivering", Duration::from_secs(30), |a| {
         let s = a.scrape();
         ["rot", "kept"]

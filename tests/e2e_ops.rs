@@ -25,7 +25,7 @@ fn reload_changes_adds_and_removes_probes_without_losing_canaries() {
     let beta = probe("beta", &["thunderbird"], 1000, 1500);
     let config = be.config(dir.path(), &[alpha.clone(), beta.clone()]);
     let ledger = dir.path().join("ledger.db");
-    let agent = AgentProcess::start(&config);
+    let agent = AgentProcess::start_with(&config, &["--web.enable-lifecycle"]);
     let ok = |p: &str, c: &str| [("probe", p.to_string()), ("client", c.to_string())];
     agent.wait_for("alpha and beta delivering", Duration::from_secs(30), |a| {
         let s = a.scrape();

@@ -1,5 +1,7 @@
-//! The agent's HTTP endpoints with `[web]` TLS and basic auth: HTTPS only, 401 without or with
-//! wrong credentials, 200 with them, `/healthz` open; and plain HTTP by default.
+//! The agent's HTTP endpoints with the deprecated `[web]` section's TLS and basic auth (kept
+//! working for one release; the web config file of `--web.config.file` is in web_config.rs):
+//! HTTPS only, 401 without or with wrong credentials, 200 with them, `/healthz` open; and plain
+//! HTTP by default.
 
 use base64::Engine;
 use mailcanary::tls::TlsContext;

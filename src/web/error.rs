@@ -1,4 +1,4 @@
-//! Errors of the HTTP side: setting it up (basic auth, HTTPS) and serving.
+//! Errors of the HTTP side: setting it up (web config file, basic auth, HTTPS).
 
 use crate::secret::SecretError;
 use std::fmt;
@@ -21,8 +21,16 @@ pub enum WebError {
     },
     #[error("web TLS: {0}")]
     Tls(rustls::Error),
-    #[error("http server: {0}")]
-    Serve(std::io::Error),
+    #[error("web TLS client CA {}: {message}", .path.display())]
+    ClientCa { path: PathBuf, message: String },
+    /// The web config file (`--web.config.file`) cannot be read or is invalid.
+    #[error("web config {}: {message}", .path.display())]
+    Config { path: PathBuf, message: String },
+    #[error(
+        "both --web.config.file and the [web] section of the config are set: keep only the \
+         web config file (the [web] section is deprecated)"
+    )]
+    BothWebConfigs,
 }
 
 /// Why the agent refused a reload, for `POST /-/reload` to show. The agent's error type sits in

@@ -1,9 +1,19 @@
-//! The agent's HTTP endpoints: `/metrics`, `/healthz`, `POST /-/reload`, the status page at `/`
-//! and its JSON at `/api/status`.
+//! The agent's HTTP endpoints: `/metrics`, `/healthz`, `POST /-/reload` (only with
+//! `--web.enable-lifecycle`), the status page at `/` and its JSON at `/api/status`.
+//!
+//! - `serve.rs` accepts connections and runs HTTP/1.1 on them; `conn.rs` bounds each one
+//!   (timeouts), `table.rs` how many are open (the connection cap);
+//! - `security.rs` holds TLS and basic auth from the web config file (`toolkit.rs`, the
+//!   exporter-toolkit format) or the deprecated `[web]` section; `auth.rs` checks requests.
 
+mod auth;
+pub mod conn;
 mod error;
 mod page;
+pub mod security;
 pub mod serve;
+mod table;
+pub mod toolkit;
 
 use crate::metrics::{Exposition, Metrics};
 use crate::status::StatusBoard;
@@ -12,7 +22,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+pub use conn::Limits;
 pub use error::{ReloadRejected, WebError};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,16 +40,70 @@ pub struct WebState {
     pub reload: mpsc::Sender<ReloadRequest>,
 }
 
+/// The HTTP server's flags.
+#[derive(Debug, Clone, Default)]
+pub struct WebOptions {
+    /// `--web.config.file`: TLS and basic auth in the exporter-toolkit format.
+    pub config_file: Option<PathBuf>,
+    /// `--web.enable-lifecycle`: serve `POST /-/reload`.
+    pub enable_lifecycle: bool,
+    pub limits: Limits,
+}
+
 /// The router for all endpoints; with basic auth configured, every one but `/healthz` needs it.
-pub fn router(state: WebState, web: &crate::config::Web) -> Result<Router, WebError> {
+/// `/-/reload` answers 403 unless `lifecycle` is on.
+pub fn router(state: WebState, security: Arc<security::Security>, lifecycle: bool) -> Router {
+    let reload_route = if lifecycle {
+        post(reload)
+    } else {
+        post(lifecycle_disabled)
+    };
     let protected = Router::new()
         .route("/", get(status_page))
         .route("/api/status", get(status_json))
         .route("/metrics", get(metrics))
-        .route("/-/reload", post(reload))
-        .with_state(state);
-    let open = Router::new().route("/healthz", get(|| async { "ok\n" }));
-    serve::with_auth(protected, open, web)
+        .route("/-/reload", reload_route)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            auth::require,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(protected)
+        .layer(axum::middleware::from_fn(serve::limit_body))
+}
+
+/// `POST /-/reload` without `--web.enable-lifecycle`: nothing is reloaded.
+async fn lifecycle_disabled() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "Lifecycle API is not enabled (start the agent with --web.enable-lifecycle, or send it \
+         SIGHUP)\n",
+    )
+        .into_response()
+}
+
+/// Whether a browser says the request comes from another site (`Sec-Fetch-Site`, or an
+/// `Origin` whose host is not the one asked): a page must not drive the lifecycle API.
+fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, h)| h.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        _ => true,
+    }
 }
 
 /// `/metrics`: encoded off the probes' threads, one encoding shared by concurrent scrapes
@@ -104,7 +170,10 @@ async fn status_page(State(s): State<WebState>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(html))
 }
 
-async fn reload(State(s): State<WebState>) -> Response {
+async fn reload(State(s): State<WebState>, headers: axum::http::HeaderMap) -> Response {
+    if cross_site(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused\n").into_response();
+    }
     let (tx, rx) = oneshot::channel();
     if s.reload.send(tx).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "agent is shutting down\n").into_response();
@@ -121,5 +190,36 @@ async fn reload(State(s): State<WebState>) -> Response {
             "reload did not complete\n",
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_requests_are_told_apart() {
+        assert!(!super::cross_site(&headers(&[("host", "a:9797")])));
+        assert!(!super::cross_site(&headers(&[
+            ("host", "a:9797"),
+            ("origin", "http://a:9797")
+        ])));
+        assert!(super::cross_site(&headers(&[
+            ("host", "a:9797"),
+            ("origin", "http://evil.example")
+        ])));
+        assert!(super::cross_site(&headers(&[(
+            "sec-fetch-site",
+            "cross-site"
+        )])));
+        assert!(super::cross_site(&headers(&[("origin", "null")])));
     }
 }

@@ -1,158 +1,216 @@
-//! Serving the router: plain HTTP by default, HTTPS when `[web]` names a certificate and key,
-//! and HTTP basic auth (every endpoint but `/healthz`) when it names a user.
+//! Serving the router over HTTP/1.1, or HTTPS when the web config asks for it, every connection
+//! under the [`Limits`] of `conn.rs`: a bounded number open at once, each closed when it idles,
+//! dribbles its headers or stops reading its response; requests bounded in size.
 
+use super::conn::{watchdog, Limits, State, TimedIo};
+use super::security::Security;
+use super::table::{Admission, Table};
 use super::WebError;
-use crate::config::Web;
-use crate::secret::Secret;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use base64::Engine;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest, Sha256};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
-/// A TLS handshake from a client may take this long before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The read buffer of a connection, which bounds a request's line and headers (hyper answers
+/// 431 past it); hyper's smallest allowed value.
+pub const MAX_HEADER_BYTES: usize = 8192;
+/// Headers in one request, at most (431 past it).
+pub const MAX_HEADERS: usize = 64;
+/// A request body larger than this is refused (413); no endpoint reads a body.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+/// How often a connection refused for want of a free slot is logged, at most.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Wraps `protected` in basic auth when configured; `open` routes stay open.
-pub fn with_auth(protected: Router, open: Router, web: &Web) -> Result<Router, WebError> {
-    let Some((user, source)) = &web.basic_auth else {
-        return Ok(protected.merge(open));
-    };
-    let password = source.load().map_err(WebError::BasicAuthPassword)?;
-    let creds = Arc::new((user.clone(), password));
-    Ok(protected
-        .layer(middleware::from_fn_with_state(creds, basic_auth))
-        .merge(open))
-}
-
-fn digest(s: &[u8]) -> [u8; 32] {
-    Sha256::digest(s).into()
-}
-
-/// Compares in constant time (over fixed-length digests).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (digest(a), digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
-}
-
-async fn basic_auth(
-    State(creds): State<Arc<(String, Secret)>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let given = req
+/// Refuses (413) a request announcing a body larger than [`MAX_BODY_BYTES`]. Bodies sent
+/// without a length are never read by any handler.
+pub async fn limit_body(req: Request, next: Next) -> Response {
+    let too_big = req
         .headers()
-        .get(header::AUTHORIZATION)
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok());
-    let ok = given
-        .as_deref()
-        .and_then(|g| g.split_once(':'))
-        .is_some_and(|(u, p)| {
-            // Both compared, always, so the timing does not tell which one was wrong.
-            let user_ok = same(u.as_bytes(), creds.0.as_bytes());
-            let pass_ok = same(p.as_bytes(), creds.1.expose().as_bytes());
-            user_ok & pass_ok
-        });
-    if ok {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"mailcanary\"")],
-            "unauthorized\n",
-        )
-            .into_response()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES);
+    if too_big {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
     }
+    next.run(req).await
 }
 
-/// Builds the TLS acceptor when `[web]` asks for HTTPS, so a bad certificate stops start-up.
-pub fn acceptor(web: &Web) -> Result<Option<tokio_rustls::TlsAcceptor>, WebError> {
-    let Some((cert, key)) = &web.tls else {
-        return Ok(None);
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect::<Result<_, _>>())
-        .map_err(|source| WebError::Certificate {
-            path: cert.clone(),
-            source,
-        })?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| WebError::Key {
-        path: key.clone(),
-        source,
-    })?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-    .map_err(WebError::Tls)?;
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
-}
-
-/// Serves `app` on `listener` (over TLS with `acceptor`) until `shutdown` resolves.
+/// Serves `app` on `listener` until `shutdown` resolves; then lets open requests finish (the
+/// caller bounds how long it waits).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    security: Arc<Security>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
-    let Some(acceptor) = acceptor else {
-        return axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(WebError::Serve);
-    };
+    let table = Table::new(limits);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut refused: (u64, Option<tokio::time::Instant>) = (0, None);
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+        let tcp = tokio::select! {
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok((tcp, _)) => tcp,
                 Err(e) => {
+                    // Out of descriptors, typically: wait a little rather than spin.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
+        let slot = match table.admit() {
+            Admission::Admitted(slot) => slot,
+            Admission::Full => {
+                drop(tcp);
+                refused.0 = refused.0.saturating_add(1);
+                let due = refused.1.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY);
+                if due {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        refused = refused.0,
+                        "every HTTP connection slot is answering a request: new connections closed"
+                    );
+                    refused = (0, Some(tokio::time::Instant::now()));
+                }
+                continue;
+            }
+        };
+        let (app, security, stop) = (app.clone(), security.clone(), stop_rx.clone());
         tokio::spawn(async move {
-            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
+            let state = slot.state.clone();
+            connection(tcp, state, app, security, limits, stop).await;
+            drop(slot);
         });
+        // Let the connection read its request before the next accept: under a flood of
+        // connections the accept loop would otherwise run on, and a scraper's connection could be
+        // evicted as idle before its request, already sent, was ever read.
+        tokio::task::yield_now().await;
+    }
+    let _ = stop_tx.send(true);
+    while !table.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// One connection: the TLS handshake when configured, then HTTP/1.1 until the client leaves,
+/// a limit is passed, or the server stops.
+async fn connection(
+    tcp: TcpStream,
+    state: Arc<State>,
+    app: Router,
+    security: Arc<Security>,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let io = TimedIo::new(tcp, state.clone());
+    let dog = watchdog(state.clone(), limits);
+    tokio::pin!(dog);
+    let Some(active) = security.active() else {
+        return;
+    };
+    match &active.tls {
+        None => http(io, state, app, dog, stop).await,
+        Some(acceptor) => {
+            let tls = tokio::select! {
+                _ = &mut dog => return,
+                tls = acceptor.accept(io) => tls,
+            };
+            if let Ok(tls) = tls {
+                http(tls, state, app, dog, stop).await;
+            }
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn constant_time_compare() {
-        assert!(super::same(b"abc", b"abc"));
-        assert!(!super::same(b"abc", b"abd"));
-        assert!(!super::same(b"abc", b"abcd"));
+async fn http<I>(
+    io: I,
+    state: Arc<State>,
+    app: Router,
+    mut dog: Pin<&mut impl Future<Output = ()>>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = Tracked {
+        inner: hyper_util::service::TowerToHyperService::new(app),
+        state,
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The watchdog times headers and idleness apart; hyper's timer would cut both at once.
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = &mut dog => {}
+        _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = &mut dog => {}
+            }
+        }
+    }
+}
+
+/// The router as a hyper service that tells the connection's [`State`] when a request is
+/// being answered (the watchdog's read limits do not apply then).
+struct Tracked<S> {
+    inner: S,
+    state: Arc<State>,
+}
+
+/// Marks a request answered when dropped, whether its future finished or was cancelled.
+struct InFlight(Arc<State>);
+
+impl InFlight {
+    fn new(state: Arc<State>) -> InFlight {
+        state.request_started();
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
+}
+
+impl<S> hyper::service::Service<hyper::Request<Incoming>> for Tracked<S>
+where
+    S: hyper::service::Service<hyper::Request<Incoming>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        let guard = InFlight::new(self.state.clone());
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let _guard = guard;
+            fut.await
+        })
     }
 }

@@ -49,28 +49,53 @@ pub fn report(config: &Path, json: bool) -> String {
 impl AgentProcess {
     /// Starts the agent and waits until `/healthz` answers.
     pub fn start(config: &Path) -> AgentProcess {
-        let agent = AgentProcess::spawn(config);
-        agent.wait_for("healthz", Duration::from_secs(20), |a| {
+        AgentProcess::start_with(config, &[])
+    }
+
+    /// Starts the agent with extra flags (e.g. `--web.enable-lifecycle`) and waits until
+    /// `/healthz` answers over HTTP.
+    pub fn start_with(config: &Path, args: &[&str]) -> AgentProcess {
+        AgentProcess::spawn_with(config, args).healthy()
+    }
+
+    /// Waits until `/healthz` answers over HTTP.
+    fn healthy(self) -> AgentProcess {
+        self.wait_for("healthz", Duration::from_secs(20), |a| {
             http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
         });
-        agent
+        self
     }
 
     /// Starts the agent with `env` added to its environment, and waits until `/healthz` answers.
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> AgentProcess {
-        let agent = AgentProcess::spawn_with_env(config, env);
-        agent.wait_for("healthz", Duration::from_secs(20), |a| {
-            http::get(&a.url("/healthz"), Duration::from_secs(2)).is_ok_and(|r| r.status == 200)
+        AgentProcess::spawn_with_env(config, env).healthy()
+    }
+
+    /// Starts an agent that serves HTTPS (its web config asks for TLS) and waits until its port
+    /// accepts connections.
+    pub fn start_https(config: &Path, args: &[&str]) -> AgentProcess {
+        let agent = AgentProcess::spawn_with(config, args);
+        agent.wait_for("the agent to listen", Duration::from_secs(20), |a| {
+            std::net::TcpStream::connect(("127.0.0.1", a.port)).is_ok()
         });
         agent
     }
 
     /// Starts the agent without waiting for it to be ready (to kill it while it starts).
     pub fn spawn(config: &Path) -> AgentProcess {
-        AgentProcess::spawn_with_env(config, &[])
+        AgentProcess::spawn_full(config, &[], &[])
+    }
+
+    /// [`AgentProcess::spawn`] with extra flags.
+    pub fn spawn_with(config: &Path, args: &[&str]) -> AgentProcess {
+        AgentProcess::spawn_full(config, args, &[])
     }
 
     fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> AgentProcess {
+        AgentProcess::spawn_full(config, &[], env)
+    }
+
+    fn spawn_full(config: &Path, args: &[&str], env: &[(&str, &str)]) -> AgentProcess {
         let port = free_port();
         let log = config.with_file_name(format!("agent-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -83,6 +108,7 @@ impl AgentProcess {
                 "--log.level",
                 "debug",
             ])
+            .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log"))

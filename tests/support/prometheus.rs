@@ -35,6 +35,9 @@ pub struct PrometheusConfig {
     pub rule_files: Vec<PathBuf>,
     /// `http://127.0.0.1:PORT` of an Alertmanager (see [`Alertmanager::url`]).
     pub alertmanager: Option<String>,
+    /// More keys of the `mailcanary` job, as YAML lines indented by 4 (e.g. `scheme: https`,
+    /// `tls_config`, `basic_auth`); empty for plain HTTP.
+    pub scrape_options: String,
 }
 
 pub struct Prometheus {
@@ -54,6 +57,7 @@ impl Prometheus {
             evaluation_interval: scrape_interval,
             rule_files: rule_files.to_vec(),
             alertmanager: alertmanager.map(str::to_string),
+            scrape_options: String::new(),
         })
     }
 
@@ -191,6 +195,7 @@ fn prometheus_yml(c: &PrometheusConfig, own_port: u16) -> String {
             "  - job_name: mailcanary\n    static_configs:\n      - targets: [{}]\n",
             targets.join(", ")
         ));
+        y.push_str(&c.scrape_options);
     }
     y
 }
