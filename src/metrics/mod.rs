@@ -12,7 +12,7 @@
 //! the delivery histogram is observed once per settled canary, late ones included, with buckets
 //! reaching the longest `lost_after`.
 
-use crate::config::{Config, Instance, TlsMode};
+use crate::config::{Config, Instance};
 use crate::vocab::Outcome;
 use crate::vocab::{Reason, Stage};
 use prometheus::{
@@ -22,9 +22,11 @@ use std::time::Duration;
 
 mod buckets;
 mod exposition;
+mod shape;
 
 pub use buckets::delivery_buckets;
 use buckets::PHASE_BUCKETS;
+pub use shape::{common, endpoints, phases};
 
 pub use exposition::Exposition;
 
@@ -352,50 +354,4 @@ impl Metrics {
         // The encoder writes only UTF-8 (names, escaped label values and numbers).
         String::from_utf8(buf).unwrap_or_default()
     }
-}
-
-/// `[probe, client, region]` of an instance.
-pub fn common(i: &Instance) -> [&str; 3] {
-    [&i.probe.name, &i.client.name, &i.region]
-}
-
-/// The phases a successful cycle of this instance goes through.
-pub fn phases(i: &Instance) -> Vec<Stage> {
-    let mut v = vec![Stage::Connect];
-    if i.client.smtp.tls != TlsMode::None {
-        v.push(Stage::Tls);
-    }
-    v.extend([Stage::Greeting, Stage::Ehlo]);
-    if i.client.smtp.auth != crate::config::AuthMech::None {
-        v.push(Stage::Auth);
-    }
-    v.extend([
-        Stage::MailFrom,
-        Stage::Rcpt,
-        Stage::Data,
-        Stage::ImapConnect,
-    ]);
-    if i.client.imap.tls != TlsMode::None {
-        v.push(Stage::ImapTls);
-    }
-    v.extend([
-        Stage::ImapGreeting,
-        Stage::ImapLogin,
-        Stage::ImapSelect,
-        Stage::ImapSearch,
-        Stage::ImapFetch,
-    ]);
-    if i.probe.cleanup {
-        v.push(Stage::Cleanup);
-    }
-    v
-}
-
-/// The `host:port` endpoints an instance talks to (the `endpoint` label of certificate expiry).
-pub fn endpoints(i: &Instance) -> [String; 2] {
-    let (p, c) = (&i.probe, &i.client);
-    [
-        format!("{}:{}", p.smtp.host, p.smtp.port(c.smtp.tls, c.smtp.port)),
-        format!("{}:{}", p.imap.host, p.imap.port(c.imap.tls, c.imap.port)),
-    ]
 }
