@@ -2,6 +2,7 @@
 //! collector bound to one file with its field checks ([`Ctx`]), and reading a file.
 
 use super::error::{ConfigError, Source};
+use super::limits::Limits;
 use crate::secret::SecretSource;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -34,14 +35,50 @@ impl Ctx<'_> {
         self.errors.push(e);
     }
 
+    /// A duration in `(0, MAX_DURATION]`; `default` when not given.
     pub(super) fn duration(&mut self, v: &Option<Spanned<String>>, default: Duration) -> Duration {
+        self.duration_at_least(v, default, Duration::from_nanos(1))
+    }
+
+    /// A duration in `[min, MAX_DURATION]` (and never zero); `default` when not given or bad.
+    pub(super) fn duration_at_least(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
         let Some(v) = v else { return default };
+        // Whole days as days: humantime would write 365 days as months and hours.
+        let shown = |d: Duration| match d.as_secs() {
+            s if s >= 86_400 && s % 86_400 == 0 && d.subsec_nanos() == 0 => {
+                format!("{}d", s / 86_400)
+            }
+            _ => humantime::format_duration(d).to_string(),
+        };
         match humantime::parse_duration(v.get_ref()) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
+            Ok(d) if d.is_zero() => {
                 self.err(v, "must be greater than zero");
                 default
             }
+            Ok(d) if d < min => {
+                self.err(
+                    v,
+                    format!("must be at least {}, got {:?}", shown(min), v.get_ref()),
+                );
+                default
+            }
+            Ok(d) if d > Limits::MAX_DURATION => {
+                self.err(
+                    v,
+                    format!(
+                        "must be at most {}, got {:?}",
+                        shown(Limits::MAX_DURATION),
+                        v.get_ref()
+                    ),
+                );
+                default
+            }
+            Ok(d) => d,
             Err(e) => {
                 self.err(
                     v,

@@ -4,7 +4,9 @@
 //! - [`raw`] mirrors the files (serde, unknown keys rejected, spans kept);
 //! - [`validate`] checks each field and each cross-field rule, collecting every error with its
 //!   file, line, column and field ([`error`]);
-//! - [`profiles`] holds the client profile types and the built-in presets.
+//! - [`profiles`] holds the client profile types and the built-in presets;
+//! - [`Limits`] (`limits.rs`) bounds every duration and count, and keeps values sent to a server
+//!   free of control characters and credentials off plaintext connections.
 //!
 //! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
 
@@ -12,6 +14,7 @@ mod clients;
 mod ctx;
 pub mod error;
 mod glob;
+mod limits;
 mod probes;
 pub mod profiles;
 pub mod raw;
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use limits::{plaintext_auth_sides, Limits};
 
 /// The folder sentinels are planted in when a probe does not name one.
 pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";

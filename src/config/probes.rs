@@ -3,6 +3,7 @@
 
 use super::ctx::{read, Ctx, Defaults};
 use super::error::{ConfigError, Source};
+use super::limits::{default_lost_after, mx_needs_server_name, Limits};
 use super::profiles::{AuthMech, ClientProfile};
 use super::raw;
 use super::{is_valid_name, Endpoint, Probe};
@@ -88,7 +89,7 @@ pub(super) fn probe(
             }
         }
     }
-    let interval = ctx.duration(&s.interval, Defaults::INTERVAL);
+    let interval = ctx.duration_at_least(&s.interval, Defaults::INTERVAL, Limits::MIN_INTERVAL);
     let jitter = ctx.duration(&s.jitter, interval / 10);
     if let Some(j) = &s.jitter {
         if jitter >= interval {
@@ -97,13 +98,19 @@ pub(super) fn probe(
     }
     let timeout = ctx.duration(&s.timeout, Defaults::TIMEOUT);
     let deadline = ctx.duration(&s.deadline, Defaults::DEADLINE);
-    let lost_after = ctx.duration(&s.lost_after, deadline * Defaults::LOST_AFTER_DEADLINES);
+    let lost_after = ctx.duration(
+        &s.lost_after,
+        default_lost_after(deadline, Defaults::LOST_AFTER_DEADLINES),
+    );
     if let Some(l) = &s.lost_after {
         if lost_after < deadline {
             ctx.err(l, "must be at least the delivery deadline");
         }
     }
     for addr in [&s.from, &s.to] {
+        if !ctx.wire_text(addr, Limits::MAX_WIRE_LEN) {
+            continue;
+        }
         if !addr.get_ref().contains('@')
             || addr
                 .get_ref()
@@ -121,7 +128,10 @@ pub(super) fn probe(
     if let Some(m) = s.mailbox.as_ref().filter(|m| !valid_mailbox(m.get_ref())) {
         ctx.err(
             m,
-            "must be a mailbox name without quotes, backslashes or control characters",
+            format!(
+                "must be a mailbox name of at most {} bytes, without quotes, backslashes or control characters",
+                Limits::MAX_WIRE_LEN
+            ),
         );
     }
     // Which profiles need a password or a token on each side, for the error that names them.
@@ -154,12 +164,16 @@ pub(super) fn probe(
         timeout,
         false,
     );
+    mx_needs_server_name(ctx, s.smtp.get_ref(), &profiles);
     let sentinel_folder = match &s.sentinel_folder {
         Some(f) => {
             if !valid_mailbox(f.get_ref()) {
                 ctx.err(
                     f,
-                    "must be a mailbox name without quotes, backslashes or control characters",
+                    format!(
+                "must be a mailbox name of at most {} bytes, without quotes, backslashes or control characters",
+                Limits::MAX_WIRE_LEN
+            ),
                 );
             }
             f.get_ref().clone()
@@ -168,12 +182,13 @@ pub(super) fn probe(
     };
     let sentinel_every = match &s.sentinel_every {
         Some(n) => match u32::try_from(*n.get_ref()) {
-            Ok(v) if v >= 1 => v,
+            Ok(v) if (1..=Limits::MAX_SENTINEL_EVERY).contains(&v) => v,
             _ => {
                 ctx.err(
                     n,
                     format!(
-                        "must be a whole number of cycles, 1 or more, got {}",
+                        "must be a whole number of cycles from 1 to {}, got {}",
+                        Limits::MAX_SENTINEL_EVERY,
                         n.get_ref()
                     ),
                 );
@@ -220,6 +235,8 @@ fn endpoint(
         (Some(h), None) => {
             if h.get_ref().trim().is_empty() {
                 ctx.err(h, "must not be empty");
+            } else {
+                ctx.wire_text(h, Limits::MAX_HOST_LEN);
             }
             h.get_ref().clone()
         }
@@ -254,6 +271,9 @@ fn endpoint(
             String::new()
         }
     };
+    for v in [&e.username, &e.tls_server_name].into_iter().flatten() {
+        ctx.wire_text(v, Limits::MAX_WIRE_LEN);
+    }
     let password = ctx.secret(
         &e.password_file,
         &e.password_env,
@@ -377,6 +397,7 @@ fn in_path(name: &str) -> bool {
 /// A mailbox name we can quote safely in IMAP commands.
 fn valid_mailbox(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= Limits::MAX_WIRE_LEN
         && !name
             .chars()
             .any(|c| c.is_control() || c == '"' || c == '\\')
