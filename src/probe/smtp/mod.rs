@@ -10,7 +10,7 @@
 //! canary is in the ledger before the server can have accepted it.
 
 use super::net::{self, SharedConn};
-use super::recorder::{fmt_duration, Recorder};
+use super::recorder::{fmt_duration, later, Recorder};
 use super::{Failure, Reason, Stage};
 use crate::config::profiles::ProtoProfile;
 use crate::config::{AuthMech, Endpoint, TlsMode};
@@ -150,7 +150,7 @@ async fn greet(
 ) -> Result<AsyncSmtpConnection, Failure> {
     let began = Instant::now();
     let (step, cap) = (rec.step_timeout(), rec.deadline());
-    let phase_end = |start: Instant| (start + step).min(cap);
+    let phase_end = |start: Instant| later(start, step).min(cap);
     rec.current = Some(Stage::Greeting);
     let fut = AsyncSmtpConnection::connect_with_transport(Box::new(shared.clone()), client_id);
     tokio::pin!(fut);
