@@ -7,9 +7,8 @@
 //! `imap_auth`, `smtp_tls` and `smtp_auth`. Fields not given keep the base's values; a port
 //! not given follows the TLS mode (993/143, 465/587/25) when the TLS mode is overridden.
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Limits};
 use super::is_valid_name;
-use super::limits::Limits;
 use super::profiles::{self, AuthMech, ClientProfile, ProtoProfile, TlsMode, Watch};
 use super::raw;
 use std::collections::BTreeMap;

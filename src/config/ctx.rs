@@ -1,8 +1,11 @@
-//! What every section's validation shares: the defaults in one place ([`Defaults`]), the error
-//! collector bound to one file with its field checks ([`Ctx`]), and reading a file.
+//! What every section's validation shares: the defaults and the ranges in one place
+//! ([`Defaults`], [`Limits`]), the error collector bound to one file with its field checks
+//! ([`Ctx`]), and reading a file.
+//!
+//! Every duration is bounded here once, so the arithmetic done on it later (lost_after = 10 ×
+//! deadline, the cycle budget, the scheduler's next start) cannot overflow.
 
 use super::error::{ConfigError, Source};
-use super::limits::Limits;
 use crate::secret::SecretSource;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,28 @@ impl Defaults {
     /// `lost_after` defaults to this many delivery deadlines.
     pub(super) const LOST_AFTER_DEADLINES: u32 = 10;
     pub(super) const MAILBOX: &'static str = "INBOX";
+}
+
+/// The bounds of config values, in one place; README.md lists them.
+pub struct Limits;
+
+impl Limits {
+    /// Every duration: at most a year (365 days).
+    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+    /// The probe interval: cycles closer than this would hammer the mail server.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+    /// The IMAP polling interval of a client profile.
+    pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+    /// `sentinel_every`, in cycles.
+    pub const MAX_SENTINEL_EVERY: u32 = 100_000;
+    /// Bytes of a value sent to a server (username, address, mailbox, TLS name).
+    pub const MAX_WIRE_LEN: usize = 1024;
+    /// Bytes of a host name (RFC 1035: 253 for a name in text).
+    pub const MAX_HOST_LEN: usize = 253;
+    /// IMAP ID (RFC 2971 §3.3): at most 30 fields, names of 30 bytes, values of 1024.
+    pub const MAX_ID_FIELDS: usize = 30;
+    pub const MAX_ID_NAME_LEN: usize = 30;
+    pub const MAX_ID_VALUE_LEN: usize = 1024;
 }
 
 /// Error collector bound to one source file.

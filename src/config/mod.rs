@@ -5,8 +5,9 @@
 //! - [`validate`] checks each field and each cross-field rule, collecting every error with its
 //!   file, line, column and field ([`error`]);
 //! - [`profiles`] holds the client profile types and the built-in presets;
-//! - [`Limits`] (`limits.rs`) bounds every duration and count, and keeps values sent to a server
-//!   free of control characters and credentials off plaintext connections.
+//! - [`Limits`] bounds every duration and count; `rules.rs` keeps values sent to a server free
+//!   of control characters, credentials off plaintext connections and certificate names off
+//!   MX answers.
 //!
 //! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
 
@@ -14,10 +15,10 @@ mod clients;
 mod ctx;
 pub mod error;
 mod glob;
-mod limits;
 mod probes;
 pub mod profiles;
 pub mod raw;
+mod rules;
 mod validate;
 
 use crate::secret::SecretSource;
@@ -26,8 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use ctx::Limits;
 pub use error::{ConfigError, ConfigErrors};
-pub use limits::{plaintext_auth_sides, Limits};
+pub use rules::plaintext_auth_sides;
 
 /// The folder sentinels are planted in when a probe does not name one.
 pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";

@@ -1,11 +1,11 @@
 //! Probe definitions: one probe per file, checked field by field and against the client
 //! profiles it names.
 
-use super::ctx::{read, Ctx, Defaults};
+use super::ctx::{read, Ctx, Defaults, Limits};
 use super::error::{ConfigError, Source};
-use super::limits::{default_lost_after, mx_needs_server_name, Limits};
 use super::profiles::{AuthMech, ClientProfile};
 use super::raw;
+use super::rules::{default_lost_after, mx_needs_server_name};
 use super::{is_valid_name, Endpoint, Probe};
 use crate::secret::{SecretSource, TokenCommand};
 use std::collections::BTreeMap;
@@ -125,14 +125,8 @@ pub(super) fn probe(
         .as_ref()
         .map(|m| m.get_ref().clone())
         .unwrap_or_else(|| Defaults::MAILBOX.into());
-    if let Some(m) = s.mailbox.as_ref().filter(|m| !valid_mailbox(m.get_ref())) {
-        ctx.err(
-            m,
-            format!(
-                "must be a mailbox name of at most {} bytes, without quotes, backslashes or control characters",
-                Limits::MAX_WIRE_LEN
-            ),
-        );
+    if let Some(m) = &s.mailbox {
+        ctx.mailbox_name(m);
     }
     // Which profiles need a password or a token on each side, for the error that names them.
     let needs = |imap: bool, oauth: bool| -> Option<String> {
@@ -167,15 +161,7 @@ pub(super) fn probe(
     mx_needs_server_name(ctx, s.smtp.get_ref(), &profiles);
     let sentinel_folder = match &s.sentinel_folder {
         Some(f) => {
-            if !valid_mailbox(f.get_ref()) {
-                ctx.err(
-                    f,
-                    format!(
-                "must be a mailbox name of at most {} bytes, without quotes, backslashes or control characters",
-                Limits::MAX_WIRE_LEN
-            ),
-                );
-            }
+            ctx.mailbox_name(f);
             f.get_ref().clone()
         }
         None => super::DEFAULT_SENTINEL_FOLDER.to_string(),
@@ -392,13 +378,4 @@ fn in_path(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths).any(|dir: PathBuf| is_executable(&dir.join(name)))
     })
-}
-
-/// A mailbox name we can quote safely in IMAP commands.
-fn valid_mailbox(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= Limits::MAX_WIRE_LEN
-        && !name
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\\')
 }

@@ -1,38 +1,13 @@
-//! The ranges config values must fall in ([`Limits`]) and the rules that keep a config from
-//! doing harm on the wire: no control character in a value sent to a server, no password or
-//! token over a plaintext connection unless the profile says so, no certificate name taken from
-//! an unauthenticated MX answer when the probe logs in.
-//!
-//! Every duration is bounded here once, so the arithmetic done on it later (lost_after = 10 ×
-//! deadline, the cycle budget, the scheduler's next start) cannot overflow.
+//! The rules that keep a config from doing harm on the wire: no control character in a value
+//! sent to a server, no password or token over a plaintext connection unless the profile says
+//! so, no certificate name taken from an unauthenticated MX answer when the probe logs in. The
+//! ranges themselves are [`Limits`] (in `ctx.rs`, beside the defaults).
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Limits};
 use super::profiles::{AuthMech, ClientProfile, ProtoProfile, TlsMode};
 use super::raw;
 use std::time::Duration;
 use toml::Spanned;
-
-/// The bounds of config values, in one place; README.md lists them.
-pub struct Limits;
-
-impl Limits {
-    /// Every duration: at most a year (365 days).
-    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
-    /// The probe interval: cycles closer than this would hammer the mail server.
-    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
-    /// The IMAP polling interval of a client profile.
-    pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
-    /// `sentinel_every`, in cycles.
-    pub const MAX_SENTINEL_EVERY: u32 = 100_000;
-    /// Bytes of a value sent to a server (username, address, mailbox, TLS name).
-    pub const MAX_WIRE_LEN: usize = 1024;
-    /// Bytes of a host name (RFC 1035: 253 for a name in text).
-    pub const MAX_HOST_LEN: usize = 253;
-    /// IMAP ID (RFC 2971 §3.3): at most 30 fields, names of 30 bytes, values of 1024.
-    pub const MAX_ID_FIELDS: usize = 30;
-    pub const MAX_ID_NAME_LEN: usize = 30;
-    pub const MAX_ID_VALUE_LEN: usize = 1024;
-}
 
 /// Why `s` cannot be sent to a server inside a command, if it cannot: a control character (CR
 /// and LF end a command line, NUL splits a SASL message) or more than `max` bytes.
@@ -54,6 +29,24 @@ impl Ctx<'_> {
                 false
             }
             None => true,
+        }
+    }
+
+    /// A mailbox name we can quote safely in IMAP commands.
+    pub(super) fn mailbox_name(&mut self, name: &Spanned<String>) {
+        let n = name.get_ref();
+        let ok = !n.is_empty()
+            && n.len() <= Limits::MAX_WIRE_LEN
+            && !n.chars().any(|c| c.is_control() || c == '"' || c == '\\');
+        if !ok {
+            let max = Limits::MAX_WIRE_LEN;
+            self.err(
+                name,
+                format!(
+                    "must be a mailbox name of at most {max} bytes, without quotes, backslashes \
+                     or control characters"
+                ),
+            );
         }
     }
 
@@ -170,4 +163,41 @@ pub(super) fn mx_needs_server_name(
 /// most [`Limits::MAX_DURATION`].
 pub(super) fn default_lost_after(deadline: Duration, deadlines: u32) -> Duration {
     deadline.saturating_mul(deadlines).min(Limits::MAX_DURATION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_for_the_wire_has_no_control_character_and_a_bounded_length() {
+        for bad in ["a\rb", "a\n", "\0", "\u{1b}[2J", "tab\there", "nel\u{85}"] {
+            assert!(wire_problem(bad, 64).is_some(), "{bad:?}");
+        }
+        assert!(wire_problem("canary@example.test", 64).is_none());
+        assert!(wire_problem("Ünïcödé ok", 64).is_none());
+        assert!(wire_problem(&"x".repeat(65), 64).is_some());
+        assert!(wire_problem(&"x".repeat(64), 64).is_none());
+    }
+
+    #[test]
+    fn only_a_login_without_tls_sends_credentials_in_clear() {
+        let p = |tls, auth| ProtoProfile { tls, port: 1, auth };
+        assert!(sends_credentials_in_clear(&p(
+            TlsMode::None,
+            AuthMech::Plain
+        )));
+        assert!(sends_credentials_in_clear(&p(
+            TlsMode::None,
+            AuthMech::XOAuth2
+        )));
+        assert!(!sends_credentials_in_clear(&p(
+            TlsMode::None,
+            AuthMech::None
+        )));
+        assert!(!sends_credentials_in_clear(&p(
+            TlsMode::StartTls,
+            AuthMech::Login
+        )));
+    }
 }
