@@ -220,3 +220,37 @@ fn plaintext_auth_is_refused_unless_the_profile_allows_it_and_then_runs_with_a_w
         "the password stays out of the log"
     );
 }
+
+#[test]
+fn demo_flags_of_any_size_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |extra: &[&str]| {
+        let out = Command::new(bin())
+            .args(["demo", "--web.listen-address", "127.0.0.1:0", "--dir"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for interval in ["0s", "99ms", EXTREME, "18446744073709551615s"] {
+        let (code, err) = demo(&["--interval", interval]);
+        assert_eq!(code, Some(1), "{interval}: {err}");
+        assert!(
+            err.contains("--interval must be between 100ms and 365d"),
+            "{err}"
+        );
+    }
+    for speed in ["inf", "NaN", "1e309", "0", "-1", "1e-300"] {
+        let (code, err) = demo(&["--scenario", "libero", &format!("--scenario-speed={speed}")]);
+        assert_eq!(code, Some(1), "{speed}: {err}");
+        assert!(err.contains("--scenario-speed must be between"), "{err}");
+    }
+    assert!(
+        !dir.path().join("mailcanary.toml").exists(),
+        "refused before writing a config"
+    );
+}

@@ -46,6 +46,17 @@ impl Limits {
     pub const MAX_ID_FIELDS: usize = 30;
     pub const MAX_ID_NAME_LEN: usize = 30;
     pub const MAX_ID_VALUE_LEN: usize = 1024;
+
+    /// A duration as the limits' messages write it: whole days as days (humantime would write
+    /// 365 days as months and hours), the rest as humantime does.
+    pub fn show(d: Duration) -> String {
+        match d.as_secs() {
+            s if s >= 86_400 && s % 86_400 == 0 && d.subsec_nanos() == 0 => {
+                format!("{}d", s / 86_400)
+            }
+            _ => humantime::format_duration(d).to_string(),
+        }
+    }
 }
 
 /// Error collector bound to one source file.
@@ -73,13 +84,7 @@ impl Ctx<'_> {
         min: Duration,
     ) -> Duration {
         let Some(v) = v else { return default };
-        // Whole days as days: humantime would write 365 days as months and hours.
-        let shown = |d: Duration| match d.as_secs() {
-            s if s >= 86_400 && s % 86_400 == 0 && d.subsec_nanos() == 0 => {
-                format!("{}d", s / 86_400)
-            }
-            _ => humantime::format_duration(d).to_string(),
-        };
+        let shown = Limits::show;
         match humantime::parse_duration(v.get_ref()) {
             Ok(d) if d.is_zero() => {
                 self.err(v, "must be greater than zero");
