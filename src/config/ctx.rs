@@ -40,7 +40,7 @@ impl Limits {
     pub const MAX_SENTINEL_EVERY: u32 = 100_000;
     /// Bytes of a value sent to a server (username, address, mailbox, TLS name).
     pub const MAX_WIRE_LEN: usize = 1024;
-    /// Bytes of a host name (RFC 1035: 253 for a name in text).
+    /// Bytes of a host name, `tls_server_name` or `mx_domain` (RFC 1035: 253 in text).
     pub const MAX_HOST_LEN: usize = 253;
     /// IMAP ID (RFC 2971 §3.3): at most 30 fields, names of 30 bytes, values of 1024.
     pub const MAX_ID_FIELDS: usize = 30;

@@ -232,6 +232,7 @@ fn endpoint(
         }
         (None, Some(d)) => {
             let valid = !d.get_ref().is_empty()
+                && d.get_ref().len() <= Limits::MAX_HOST_LEN
                 && d.get_ref()
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
@@ -257,8 +258,11 @@ fn endpoint(
             String::new()
         }
     };
-    for v in [&e.username, &e.tls_server_name].into_iter().flatten() {
-        ctx.wire_text(v, Limits::MAX_WIRE_LEN);
+    if let Some(u) = &e.username {
+        ctx.wire_text(u, Limits::MAX_WIRE_LEN);
+    }
+    if let Some(n) = &e.tls_server_name {
+        ctx.wire_text(n, Limits::MAX_HOST_LEN);
     }
     let password = ctx.secret(
         &e.password_file,
