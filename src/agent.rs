@@ -132,6 +132,7 @@ pub async fn run_with(
         address = %addr, region = %region, probes = config.probes.len(), instances = instances.len(),
         version = env!("CARGO_PKG_VERSION"), "mailcanary agent started"
     );
+    warn_plaintext_auth(&instances);
     scheduler.apply(instances, None);
     let mut current = config;
 
@@ -209,6 +210,23 @@ pub async fn termination() {
     }
 }
 
+/// Names every instance whose client profile logs in without TLS (`allow_plaintext_auth`):
+/// its password or token crosses the network in clear text.
+fn warn_plaintext_auth(instances: &[crate::config::Instance]) {
+    for i in instances {
+        let sides = crate::config::plaintext_auth_sides(&i.client);
+        if !sides.is_empty() {
+            tracing::warn!(
+                probe = %i.probe.name,
+                client = %i.client.name,
+                protocols = %sides.join(","),
+                "credentials sent in clear text: the client profile logs in without TLS \
+                 (allow_plaintext_auth = true)"
+            );
+        }
+    }
+}
+
 /// Applies a new config if it is valid; otherwise keeps the old one running. The HMAC key is
 /// read again whether or not its source changed: a rotated key file takes effect here, and the
 /// key it replaces stays in `keys` for the canaries it signed.
@@ -261,7 +279,9 @@ fn reload(
                  (per-phase histograms, delivery buckets) follows at the next restart"
             );
         }
-        scheduler.apply(new.instances(), ctx);
+        let instances = new.instances();
+        warn_plaintext_auth(&instances);
+        scheduler.apply(instances, ctx);
         *current = new;
         Ok(())
     })();

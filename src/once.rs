@@ -42,6 +42,14 @@ pub fn check(path: &Path) -> bool {
                     i.client.smtp.tls.as_str(),
                     i.client.smtp.auth.as_str(),
                 );
+                let clear = crate::config::plaintext_auth_sides(&i.client);
+                if !clear.is_empty() {
+                    println!(
+                        "  {:<24} warning: {} login without TLS (allow_plaintext_auth = true)",
+                        "",
+                        clear.join(" and ")
+                    );
+                }
             }
             if c.agent.web != crate::config::Web::default() {
                 println!("{}", web_migration(&c.agent.web));

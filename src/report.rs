@@ -195,21 +195,35 @@ fn count(o: &mut Outcomes, state: &str, delay: Option<f64>) {
     }
 }
 
-/// Parses `--since`: a duration back from now (`6h`, `2days`), an RFC 3339 time
-/// (`2023-01-22T00:00:00Z`), or unix seconds.
+/// The last second a report can name: 9999-12-31T23:59:59Z (RFC 3339 has four-digit years).
+pub const LAST_TIME: f64 = 253_402_300_799.0;
+
+/// Parses `--since`: a duration back from now (`6h`, `2days`; one reaching before 1970 means
+/// everything), an RFC 3339 time (`2023-01-22T00:00:00Z`), or unix seconds from 0 to
+/// [`LAST_TIME`]. Always a finite time in that range.
 pub fn parse_since(s: &str, now: f64) -> Result<f64, ReportError> {
     if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now - d.as_secs_f64());
+        return Ok((now - d.as_secs_f64()).clamp(0.0, LAST_TIME));
     }
     if let Ok(t) = humantime::parse_rfc3339_weak(s) {
-        return Ok(crate::ledger::unix(t));
+        return Ok(crate::ledger::unix(t).clamp(0.0, LAST_TIME));
     }
-    s.parse::<f64>()
-        .map_err(|_| ReportError::Since(s.to_string()))
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=LAST_TIME).contains(&t) => Ok(t),
+        _ => Err(ReportError::Since(s.to_string())),
+    }
 }
 
+/// `t` (unix seconds) in RFC 3339, clamped to what that can write.
 fn time(t: f64) -> String {
-    let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+    let secs = if t.is_nan() {
+        0.0
+    } else {
+        t.clamp(0.0, LAST_TIME)
+    };
+    let st = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(secs as u64))
+        .unwrap_or(std::time::UNIX_EPOCH);
     humantime::format_rfc3339_seconds(st).to_string()
 }
 

@@ -134,13 +134,14 @@ fn mx_domain_resolves_through_the_configured_resolver_and_servfail_is_a_dns_fail
         &[support::demo::probe("mx", &["thunderbird"], 60_000, 5_000)],
     );
     // Point the SMTP side at the domain instead of the host, and the agent at our resolver.
+    // The probe logs in, so the certificate name stays pinned by tls_server_name: it must not
+    // come from the MX answer.
     let probe_file = dir.path().join("probes/mx.toml");
     let text = std::fs::read_to_string(&probe_file).unwrap();
     let (before, smtp_and_imap) = text.split_once("[smtp]\n").unwrap();
     let (smtp, imap) = smtp_and_imap.split_once("[imap]\n").unwrap();
-    let smtp = smtp
-        .replace("host = \"127.0.0.1\"\n", "mx_domain = \"example.test\"\n")
-        .replace("tls_server_name = \"mail.example.test\"\n", "");
+    assert!(smtp.contains("tls_server_name = \"mail.example.test\"\n"));
+    let smtp = smtp.replace("host = \"127.0.0.1\"\n", "mx_domain = \"example.test\"\n");
     std::fs::write(&probe_file, format!("{before}[smtp]\n{smtp}[imap]\n{imap}")).unwrap();
     let main = std::fs::read_to_string(&config).unwrap();
     std::fs::write(

@@ -7,7 +7,7 @@
 //! `imap_auth`, `smtp_tls` and `smtp_auth`. Fields not given keep the base's values; a port
 //! not given follows the TLS mode (993/143, 465/587/25) when the TLS mode is overridden.
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Limits};
 use super::is_valid_name;
 use super::profiles::{self, AuthMech, ClientProfile, ProtoProfile, TlsMode, Watch};
 use super::raw;
@@ -77,7 +77,12 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
         base.as_ref().map(|b| &b.smtp),
         sec,
     )?;
-    let poll = ctx.duration(&s.poll_interval, Duration::from_secs(5));
+    ctx.plaintext_auth(s, sec, &imap, &smtp);
+    let poll = ctx.duration_at_least(
+        &s.poll_interval,
+        Duration::from_secs(5),
+        Limits::MIN_POLL_INTERVAL,
+    );
     let watch = match &s.watch {
         Some(w) => match w.get_ref().as_str() {
             "idle" => Watch::Idle,
@@ -94,11 +99,13 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
         },
     };
     let id = match &s.id {
-        Some(m) => m
-            .get_ref()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        Some(m) => {
+            ctx.id_fields(m);
+            m.get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
         None => base.as_ref().map(|b| b.id.clone()).unwrap_or_default(),
     };
     Some(ClientProfile {
@@ -107,6 +114,10 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
         smtp,
         id,
         watch,
+        allow_plaintext_auth: match &s.allow_plaintext_auth {
+            Some(a) => *a.get_ref(),
+            None => base.as_ref().is_some_and(|b| b.allow_plaintext_auth),
+        },
     })
 }
 

@@ -1,5 +1,9 @@
-//! What every section's validation shares: the defaults in one place ([`Defaults`]), the error
-//! collector bound to one file with its field checks ([`Ctx`]), and reading a file.
+//! What every section's validation shares: the defaults and the ranges in one place
+//! ([`Defaults`], [`Limits`]), the error collector bound to one file with its field checks
+//! ([`Ctx`]), and reading a file.
+//!
+//! Every duration is bounded here once, so the arithmetic done on it later (lost_after = 10 ×
+//! deadline, the cycle budget, the scheduler's next start) cannot overflow.
 
 use super::error::{ConfigError, Source};
 use crate::secret::SecretSource;
@@ -22,6 +26,39 @@ impl Defaults {
     pub(super) const MAILBOX: &'static str = "INBOX";
 }
 
+/// The bounds of config values, in one place; README.md lists them.
+pub struct Limits;
+
+impl Limits {
+    /// Every duration: at most a year (365 days).
+    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+    /// The probe interval: cycles closer than this would hammer the mail server.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+    /// The IMAP polling interval of a client profile.
+    pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+    /// `sentinel_every`, in cycles.
+    pub const MAX_SENTINEL_EVERY: u32 = 100_000;
+    /// Bytes of a value sent to a server (username, address, mailbox, TLS name).
+    pub const MAX_WIRE_LEN: usize = 1024;
+    /// Bytes of a host name, `tls_server_name` or `mx_domain` (RFC 1035: 253 in text).
+    pub const MAX_HOST_LEN: usize = 253;
+    /// IMAP ID (RFC 2971 §3.3): at most 30 fields, names of 30 bytes, values of 1024.
+    pub const MAX_ID_FIELDS: usize = 30;
+    pub const MAX_ID_NAME_LEN: usize = 30;
+    pub const MAX_ID_VALUE_LEN: usize = 1024;
+
+    /// A duration as the limits' messages write it: whole days as days (humantime would write
+    /// 365 days as months and hours), the rest as humantime does.
+    pub fn show(d: Duration) -> String {
+        match d.as_secs() {
+            s if s >= 86_400 && s % 86_400 == 0 && d.subsec_nanos() == 0 => {
+                format!("{}d", s / 86_400)
+            }
+            _ => humantime::format_duration(d).to_string(),
+        }
+    }
+}
+
 /// Error collector bound to one source file.
 pub(super) struct Ctx<'a> {
     pub(super) src: Source<'a>,
@@ -34,14 +71,44 @@ impl Ctx<'_> {
         self.errors.push(e);
     }
 
+    /// A duration in `(0, MAX_DURATION]`; `default` when not given.
     pub(super) fn duration(&mut self, v: &Option<Spanned<String>>, default: Duration) -> Duration {
+        self.duration_at_least(v, default, Duration::from_nanos(1))
+    }
+
+    /// A duration in `[min, MAX_DURATION]` (and never zero); `default` when not given or bad.
+    pub(super) fn duration_at_least(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
         let Some(v) = v else { return default };
+        let shown = Limits::show;
         match humantime::parse_duration(v.get_ref()) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
+            Ok(d) if d.is_zero() => {
                 self.err(v, "must be greater than zero");
                 default
             }
+            Ok(d) if d < min => {
+                self.err(
+                    v,
+                    format!("must be at least {}, got {:?}", shown(min), v.get_ref()),
+                );
+                default
+            }
+            Ok(d) if d > Limits::MAX_DURATION => {
+                self.err(
+                    v,
+                    format!(
+                        "must be at most {}, got {:?}",
+                        shown(Limits::MAX_DURATION),
+                        v.get_ref()
+                    ),
+                );
+                default
+            }
+            Ok(d) => d,
             Err(e) => {
                 self.err(
                     v,

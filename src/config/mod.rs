@@ -4,7 +4,10 @@
 //! - [`raw`] mirrors the files (serde, unknown keys rejected, spans kept);
 //! - [`validate`] checks each field and each cross-field rule, collecting every error with its
 //!   file, line, column and field ([`error`]);
-//! - [`profiles`] holds the client profile types and the built-in presets.
+//! - [`profiles`] holds the client profile types and the built-in presets;
+//! - [`Limits`] bounds every duration and count; `rules.rs` keeps values sent to a server free
+//!   of control characters, credentials off plaintext connections and certificate names off
+//!   MX answers.
 //!
 //! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
 
@@ -15,6 +18,7 @@ mod glob;
 mod probes;
 pub mod profiles;
 pub mod raw;
+mod rules;
 mod validate;
 
 use crate::secret::SecretSource;
@@ -23,7 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use ctx::Limits;
 pub use error::{ConfigError, ConfigErrors};
+pub use rules::plaintext_auth_sides;
 
 /// The folder sentinels are planted in when a probe does not name one.
 pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";

@@ -1,10 +1,11 @@
 //! Probe definitions: one probe per file, checked field by field and against the client
 //! profiles it names.
 
-use super::ctx::{read, Ctx, Defaults};
+use super::ctx::{read, Ctx, Defaults, Limits};
 use super::error::{ConfigError, Source};
 use super::profiles::{AuthMech, ClientProfile};
 use super::raw;
+use super::rules::{default_lost_after, mx_needs_server_name};
 use super::{is_valid_name, Endpoint, Probe};
 use crate::secret::{SecretSource, TokenCommand};
 use std::collections::BTreeMap;
@@ -88,7 +89,7 @@ pub(super) fn probe(
             }
         }
     }
-    let interval = ctx.duration(&s.interval, Defaults::INTERVAL);
+    let interval = ctx.duration_at_least(&s.interval, Defaults::INTERVAL, Limits::MIN_INTERVAL);
     let jitter = ctx.duration(&s.jitter, interval / 10);
     if let Some(j) = &s.jitter {
         if jitter >= interval {
@@ -97,13 +98,19 @@ pub(super) fn probe(
     }
     let timeout = ctx.duration(&s.timeout, Defaults::TIMEOUT);
     let deadline = ctx.duration(&s.deadline, Defaults::DEADLINE);
-    let lost_after = ctx.duration(&s.lost_after, deadline * Defaults::LOST_AFTER_DEADLINES);
+    let lost_after = ctx.duration(
+        &s.lost_after,
+        default_lost_after(deadline, Defaults::LOST_AFTER_DEADLINES),
+    );
     if let Some(l) = &s.lost_after {
         if lost_after < deadline {
             ctx.err(l, "must be at least the delivery deadline");
         }
     }
     for addr in [&s.from, &s.to] {
+        if !ctx.wire_text(addr, Limits::MAX_WIRE_LEN) {
+            continue;
+        }
         if !addr.get_ref().contains('@')
             || addr
                 .get_ref()
@@ -118,11 +125,8 @@ pub(super) fn probe(
         .as_ref()
         .map(|m| m.get_ref().clone())
         .unwrap_or_else(|| Defaults::MAILBOX.into());
-    if let Some(m) = s.mailbox.as_ref().filter(|m| !valid_mailbox(m.get_ref())) {
-        ctx.err(
-            m,
-            "must be a mailbox name without quotes, backslashes or control characters",
-        );
+    if let Some(m) = &s.mailbox {
+        ctx.mailbox_name(m);
     }
     // Which profiles need a password or a token on each side, for the error that names them.
     let needs = |imap: bool, oauth: bool| -> Option<String> {
@@ -154,26 +158,23 @@ pub(super) fn probe(
         timeout,
         false,
     );
+    mx_needs_server_name(ctx, s.smtp.get_ref(), &profiles);
     let sentinel_folder = match &s.sentinel_folder {
         Some(f) => {
-            if !valid_mailbox(f.get_ref()) {
-                ctx.err(
-                    f,
-                    "must be a mailbox name without quotes, backslashes or control characters",
-                );
-            }
+            ctx.mailbox_name(f);
             f.get_ref().clone()
         }
         None => super::DEFAULT_SENTINEL_FOLDER.to_string(),
     };
     let sentinel_every = match &s.sentinel_every {
         Some(n) => match u32::try_from(*n.get_ref()) {
-            Ok(v) if v >= 1 => v,
+            Ok(v) if (1..=Limits::MAX_SENTINEL_EVERY).contains(&v) => v,
             _ => {
                 ctx.err(
                     n,
                     format!(
-                        "must be a whole number of cycles, 1 or more, got {}",
+                        "must be a whole number of cycles from 1 to {}, got {}",
+                        Limits::MAX_SENTINEL_EVERY,
                         n.get_ref()
                     ),
                 );
@@ -226,6 +227,8 @@ fn endpoint(
         (Some(h), None) => {
             if h.get_ref().trim().is_empty() {
                 ctx.err(h, "must not be empty");
+            } else {
+                ctx.wire_text(h, Limits::MAX_HOST_LEN);
             }
             h.get_ref().clone()
         }
@@ -235,6 +238,7 @@ fn endpoint(
         }
         (None, Some(d)) => {
             let valid = !d.get_ref().is_empty()
+                && d.get_ref().len() <= Limits::MAX_HOST_LEN
                 && d.get_ref()
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
@@ -260,6 +264,12 @@ fn endpoint(
             String::new()
         }
     };
+    if let Some(u) = &e.username {
+        ctx.wire_text(u, Limits::MAX_WIRE_LEN);
+    }
+    if let Some(n) = &e.tls_server_name {
+        ctx.wire_text(n, Limits::MAX_HOST_LEN);
+    }
     let password = ctx.secret(
         &e.password_file,
         &e.password_env,
@@ -400,12 +410,4 @@ fn in_path(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths).any(|dir: PathBuf| is_executable(&dir.join(name)))
     })
-}
-
-/// A mailbox name we can quote safely in IMAP commands.
-fn valid_mailbox(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\\')
 }

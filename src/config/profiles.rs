@@ -15,7 +15,8 @@ pub enum TlsMode {
     Implicit,
     /// Plain connection upgraded with STARTTLS (SMTP 587/25, IMAP 143).
     StartTls,
-    /// No TLS at all. Only for test servers; `check` warns about it.
+    /// No TLS at all. Only for test servers: a profile that logs in this way needs
+    /// `allow_plaintext_auth = true`, and the agent warns about it at start.
     None,
 }
 
@@ -104,6 +105,8 @@ pub struct ClientProfile {
     /// IMAP ID fields, sent after the greeting when not empty.
     pub id: Vec<(String, String)>,
     pub watch: Watch,
+    /// `allow_plaintext_auth`: this profile may log in over a connection without TLS.
+    pub allow_plaintext_auth: bool,
 }
 
 /// Names of the built-in presets.
@@ -155,6 +158,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
                 ("os-version", "18.1 (22B83)"),
             ]),
             watch: Watch::Idle,
+            allow_plaintext_auth: false,
         },
         // Outlook desktop: IMAPS 993 with the LOGIN command, SMTP 587 STARTTLS with AUTH LOGIN,
         // no ID, and it checks folders on a send/receive timer rather than holding IDLE.
@@ -164,6 +168,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             smtp: proto(false, StartTls, Login),
             id: Vec::new(),
             watch: Watch::Poll(Duration::from_secs(5)),
+            allow_plaintext_auth: false,
         },
         // Thunderbird: IMAP 143 upgraded with STARTTLS, AUTHENTICATE PLAIN, SMTP 465 implicit
         // TLS, sends ID, uses IDLE. The only preset on the IMAP STARTTLS path.
@@ -173,6 +178,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             smtp: proto(false, Implicit, Plain),
             id: id(&[("name", "Thunderbird"), ("version", "128.5.0")]),
             watch: Watch::Idle,
+            allow_plaintext_auth: false,
         },
         // The Gmail app on Android with a non-Google IMAP account (its IMAP engine descends from
         // AOSP Email): IMAPS 993 with the LOGIN command (XOAUTH2 only for OAuth providers),
@@ -183,6 +189,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             smtp: proto(false, Implicit, Plain),
             id: id(&[("name", "com.google.android.gm"), ("os", "android")]),
             watch: Watch::Poll(Duration::from_secs(5)),
+            allow_plaintext_auth: false,
         },
         _ => return None,
     };

@@ -121,4 +121,7 @@ pub struct ClientSection {
     /// `idle` or `poll`.
     pub watch: Option<Spanned<String>>,
     pub poll_interval: Option<Spanned<String>>,
+    /// Allow `*_tls = "none"` with a login: the password or token crosses the network in
+    /// clear text (test servers only).
+    pub allow_plaintext_auth: Option<Spanned<bool>>,
 }

@@ -7,6 +7,7 @@ use super::{DemoError, DemoServer, ServerOptions, User};
 
 use super::scenario;
 use crate::agent;
+use crate::config::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,6 +61,11 @@ fn demo_dir(opts: &DemoOptions) -> Result<PathBuf, DemoError> {
 }
 
 async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
+    // The probe's interval goes into the config the demo writes: refuse what it would refuse,
+    // as a flag error, before starting anything.
+    if !(Limits::MIN_INTERVAL..=Limits::MAX_DURATION).contains(&opts.interval) {
+        return Err(DemoError::Interval(opts.interval));
+    }
     let server = DemoServer::start(ServerOptions {
         users: vec![User::new(USER, PASSWORD).with_token(TOKEN)],
         ..ServerOptions::default()

@@ -2,6 +2,7 @@
 
 use super::scenario::{self, RecordError};
 use crate::agent::AgentError;
+use crate::config::Limits;
 use std::path::PathBuf;
 
 /// A demo that could not run to its end.
@@ -11,6 +12,13 @@ pub enum DemoError {
     UnknownScenario(String),
     #[error("--scenario-speed must be between 0.1 and 10, got {0}")]
     Speed(f64),
+    #[error(
+        "--interval must be between {} and {}, got {}",
+        Limits::show(Limits::MIN_INTERVAL),
+        Limits::show(Limits::MAX_DURATION),
+        Limits::show(*.0)
+    )]
+    Interval(std::time::Duration),
     #[error(
         "--scenario libero needs the {} client profile in --clients",
         scenario::IOS_CLIENT

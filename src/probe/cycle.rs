@@ -18,7 +18,7 @@ use super::canary;
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
 use super::fault::{local_fault, LocalFault};
 use super::imap::{ImapLogin, ImapSession};
-use super::recorder::Recorder;
+use super::recorder::{later, Recorder};
 use super::settle::{settle_found, sweep};
 use super::smtp::{self, Accepted, SmtpSession};
 use super::watch::{sweep_due, watch};
@@ -162,7 +162,7 @@ pub async fn run(
     let watched = async {
         match (imap.as_mut(), accepted.as_ref()) {
             (Some(s), Some(acc)) => {
-                Some(watch(s, rec, &canary.id, acc.at + p.deadline, c.watch).await)
+                Some(watch(s, rec, &canary.id, later(acc.at, p.deadline), c.watch).await)
             }
             _ => None,
         }

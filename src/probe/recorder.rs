@@ -41,15 +41,25 @@ pub struct Recorder {
     pub certs: Vec<(String, i64)>,
 }
 
+/// `at + d`, or the latest instant the clock can hold when that is past it: a time that far
+/// away is no deadline at all. Config durations are bounded to a year, so this only keeps a
+/// bug from becoming a panic.
+pub fn later(at: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        if let Some(t) = at.checked_add(d) {
+            return t;
+        }
+        d /= 2;
+    }
+}
+
 impl Recorder {
     pub fn new(step_timeout: Duration, cycle_budget: Duration) -> Self {
         let start = Instant::now();
         Recorder {
             start,
-            // A budget past any instant the clock can hold is no deadline at all.
-            deadline: start
-                .checked_add(cycle_budget)
-                .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 86_400)),
+            deadline: later(start, cycle_budget),
             step_timeout,
             secrets: Vec::new(),
             current: None,

@@ -4,7 +4,7 @@
 use super::canary;
 use super::context::InstanceMemory;
 use super::imap::ImapSession;
-use super::recorder::Recorder;
+use super::recorder::{later, Recorder};
 use super::Failure;
 use crate::config::Watch;
 use std::time::Duration;
@@ -51,7 +51,7 @@ pub(super) async fn watch(
                 // The server lacks IDLE: poll at a resolution fine enough for a deadline.
                 Watch::Idle => Duration::from_secs(1),
             };
-            if seen + interval > until || rec.remaining() < interval {
+            if later(seen, interval) > until || rec.remaining() < interval {
                 let rest = until
                     .saturating_duration_since(Instant::now())
                     .min(rec.remaining());

@@ -15,7 +15,7 @@ pub enum ReportError {
     Ledger(#[from] LedgerError),
     /// `--since` as given.
     #[error(
-        "--since {0:?}: expected a duration (6h, 2days), a time (2023-01-22T00:00:00Z) or unix seconds"
+        "--since {0:?}: expected a duration (6h, 2days), a time (2023-01-22T00:00:00Z) or unix seconds (0 to 253402300799)"
     )]
     Since(String),
     #[error("cannot encode the report as JSON: {0}")]

@@ -103,6 +103,43 @@ fn a_fault_of_the_agent_itself_is_no_outage() {
 }
 
 #[test]
+fn since_of_any_size_is_a_time_the_report_can_print_or_an_error() {
+    let now = 1_700_000_000.0;
+    for s in [
+        "18446744073709551615s",
+        "1e30",
+        "1e300",
+        "inf",
+        "-inf",
+        "NaN",
+        "-1",
+        "253402300800",
+        "9999-12-31T23:59:59Z",
+        "0",
+        "100000years",
+    ] {
+        match parse_since(s, now) {
+            Ok(t) => {
+                assert!((0.0..=LAST_TIME).contains(&t), "{s}: {t}");
+                assert!(!time(t).is_empty(), "{s}");
+            }
+            Err(e) => assert!(e.to_string().contains("--since"), "{s}: {e}"),
+        }
+    }
+    for bad in ["1e300", "inf", "NaN", "-1", "253402300800"] {
+        assert!(parse_since(bad, now).is_err(), "{bad} is out of range");
+    }
+    assert_eq!(
+        parse_since("100000years", now).unwrap(),
+        0.0,
+        "before 1970: all"
+    );
+    for t in [f64::NAN, f64::INFINITY, -1.0, 1e300, LAST_TIME] {
+        assert!(time(t).starts_with(['1', '9']), "{t}: {}", time(t));
+    }
+}
+
+#[test]
 fn since_forms() {
     assert_eq!(parse_since("1h", 10_000.0).unwrap(), 6_400.0);
     assert_eq!(

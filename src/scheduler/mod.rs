@@ -12,7 +12,7 @@ use crate::config::Instance;
 use crate::events;
 use crate::metrics::Metrics;
 use crate::probe::cycle::{CycleReport, InstanceMemory};
-use crate::probe::recorder::Recorder;
+use crate::probe::recorder::{later, Recorder};
 use crate::probe::{Failure, Reason, Stage};
 use crate::status::StatusBoard;
 use rand::Rng;
@@ -51,6 +51,18 @@ pub fn first_delay(k: usize, n: usize, interval: Duration) -> Duration {
     let ramp = START_SPACING.as_secs_f64() * k;
     let even = interval.as_secs_f64() * k / n as f64;
     Duration::try_from_secs_f64(ramp.min(even)).unwrap_or(Duration::ZERO)
+}
+
+/// The time from one cycle's start to the next: `interval` moved by `spread` × `jitter`
+/// (`spread` in -1..=1, clamped there; not a number counts as 0), never below zero.
+pub fn jittered(interval: Duration, jitter: Duration, spread: f64) -> Duration {
+    let spread = if spread.is_nan() {
+        0.0
+    } else {
+        spread.clamp(-1.0, 1.0)
+    };
+    let secs = interval.as_secs_f64() + jitter.as_secs_f64() * spread;
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(interval)
 }
 
 /// The hard deadline of one cycle: the delivery deadline plus room for the protocol steps
@@ -140,7 +152,7 @@ impl Scheduler {
         for t in self.tasks.values() {
             let _ = t.stop.send(Stop::Finish);
         }
-        let deadline = Instant::now() + grace;
+        let deadline = later(Instant::now(), grace);
         for (_, t) in self.tasks {
             let mut join = t.join;
             if tokio::time::timeout_at(deadline, &mut join).await.is_err() {
@@ -171,8 +183,8 @@ async fn run_instance(
     mut stop: watch::Receiver<Stop>,
 ) {
     let p = &inst.probe;
-    let first = spread + rand::rng().random_range(Duration::ZERO..=p.jitter);
-    let mut next = Instant::now() + first;
+    let first = spread.saturating_add(rand::rng().random_range(Duration::ZERO..=p.jitter));
+    let mut next = later(Instant::now(), first);
     let mut mem = InstanceMemory::default();
     loop {
         tokio::select! {
@@ -190,15 +202,8 @@ async fn run_instance(
         if *stop.borrow() != Stop::Running {
             return;
         }
-        let j = p.jitter.as_secs_f64();
-        let offset = if j > 0.0 {
-            rand::rng().random_range(-j..=j)
-        } else {
-            0.0
-        };
-        let interval = Duration::try_from_secs_f64((p.interval.as_secs_f64() + offset).max(0.0))
-            .unwrap_or(p.interval);
-        next = (started + interval).max(Instant::now());
+        let interval = jittered(p.interval, p.jitter, rand::rng().random_range(-1.0..=1.0));
+        next = later(started, interval).max(Instant::now());
     }
 }
 

@@ -5,6 +5,25 @@ use super::*;
 const MINUTE: Duration = Duration::from_secs(60);
 
 #[test]
+fn timing_from_any_durations_never_panics() {
+    let now = Instant::now();
+    for (interval, jitter) in [
+        (Duration::MAX, Duration::MAX),
+        (Duration::ZERO, Duration::MAX),
+        (MINUTE, Duration::ZERO),
+    ] {
+        for spread in [-1.0, 0.0, 1.0, f64::NAN, f64::INFINITY, -1e300] {
+            let d = jittered(interval, jitter, spread);
+            assert!(later(now, d) >= now);
+        }
+        let _ = first_delay(usize::MAX, usize::MAX, interval);
+    }
+    assert_eq!(jittered(MINUTE, MINUTE / 10, f64::NAN), MINUTE);
+    assert_eq!(jittered(MINUTE, MINUTE / 10, 5.0), MINUTE + MINUTE / 10);
+    assert_eq!(jittered(MINUTE, MINUTE * 2, -1.0), Duration::ZERO);
+}
+
+#[test]
 fn a_small_set_starts_within_a_second() {
     let last = first_delay(9, 10, MINUTE);
     assert_eq!(first_delay(0, 10, MINUTE), Duration::ZERO);

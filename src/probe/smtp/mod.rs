@@ -12,7 +12,7 @@
 //! canary is in the ledger before the server can have accepted it.
 
 use super::net::{self, SharedConn};
-use super::recorder::{fmt_duration, Recorder};
+use super::recorder::{fmt_duration, later, Recorder};
 use super::{Failure, Reason, Stage};
 use crate::config::profiles::ProtoProfile;
 use crate::config::{AuthMech, Endpoint, TlsMode};
@@ -153,7 +153,7 @@ async fn greet(
 ) -> Result<AsyncSmtpConnection, Failure> {
     let began = Instant::now();
     let (step, cap) = (rec.step_timeout(), rec.deadline());
-    let phase_end = |start: Instant| (start + step).min(cap);
+    let phase_end = |start: Instant| later(start, step).min(cap);
     rec.current = Some(Stage::Greeting);
     let conn = limits::BoundedConn::new(shared.clone(), limits::SmtpScan::default());
     let fut = AsyncSmtpConnection::connect_with_transport(Box::new(conn), client_id);
