@@ -13,6 +13,7 @@
 
 mod clients;
 mod ctx;
+mod endpoints;
 pub mod error;
 mod glob;
 mod probes;
