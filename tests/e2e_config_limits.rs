@@ -11,7 +11,6 @@ use std::process::Command;
 use std::time::Duration;
 use support::agent::{bin, AgentProcess};
 use support::demo::{probe, DemoBackend};
-use support::http;
 
 /// The deadline that made `check`, start and reload panic (overflow of 10 × deadline).
 const EXTREME: &str = "2000000000000000000s";
@@ -106,13 +105,7 @@ fn a_reload_with_an_extreme_value_is_rejected_and_the_old_config_keeps_running()
 
     // Over HTTP: 400, the error names file, line and field.
     let file = set_key(dir.path(), "alpha", "deadline", EXTREME);
-    let r = http::post(
-        &agent.url("/-/reload"),
-        "text/plain",
-        b"",
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let r = agent.post_reload();
     assert_eq!(r.status, 400, "{}", r.text());
     let at = format!("alpha.toml:{}:12: deadline:", line_of(&file, EXTREME));
     assert!(r.text().contains(&at), "{}", r.text());

@@ -13,7 +13,6 @@ use mailcanary::secret::{KeyRing, Secret};
 use std::time::{Duration, SystemTime};
 use support::agent::{find, AgentProcess};
 use support::demo::{probe, DemoBackend};
-use support::http;
 use support::ledger::rows;
 
 fn verdict(key: &str, bytes: &[u8]) -> Verdict {
@@ -68,13 +67,7 @@ fn a_rotated_key_still_settles_canaries_in_flight_and_signs_new_ones() {
     // Rotate: the key file's content changes, its path does not; the agent reloads.
     let new_key = "a-new-canary-key-written-by-the-rotation-test";
     std::fs::write(&key_file, format!("{new_key}\n")).unwrap();
-    let r = http::post(
-        &agent.url("/-/reload"),
-        "text/plain",
-        b"",
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let r = agent.post_reload();
     assert_eq!(r.status, 200, "{}", r.text());
     agent.wait_for(
         "canaries of both probes sent after the rotation",

@@ -62,13 +62,7 @@ fn reload_changes_adds_and_removes_probes_without_losing_canaries() {
     alpha2.interval = Duration::from_millis(1200);
     let gamma = probe("gamma", &["outlook"], 1000, 1500);
     be.config(dir.path(), &[alpha2, gamma]);
-    let r = http::post(
-        &agent.url("/-/reload"),
-        "text/plain",
-        b"",
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let r = agent.post_reload();
     assert_eq!(r.status, 200, "{}", r.text());
     let s = agent.scrape();
     assert!(
@@ -115,13 +109,7 @@ fn reload_changes_adds_and_removes_probes_without_losing_canaries() {
         "clients = [\"outlook\"\ninterval = \n",
     )
     .unwrap();
-    let r = http::post(
-        &agent.url("/-/reload"),
-        "text/plain",
-        b"",
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let r = agent.post_reload();
     assert_eq!(r.status, 400);
     assert!(
         r.text().contains("gamma.toml:"),

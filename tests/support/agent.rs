@@ -126,6 +126,18 @@ impl AgentProcess {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// `POST /-/reload` (the agent must run with `--web.enable-lifecycle`); panics if the
+    /// request itself fails, whatever the status.
+    pub fn post_reload(&self) -> http::Response {
+        http::post(
+            &self.url("/-/reload"),
+            "text/plain",
+            b"",
+            Duration::from_secs(30),
+        )
+        .expect("POST /-/reload")
+    }
+
     /// All samples of `/metrics` (empty if the scrape failed).
     pub fn scrape(&self) -> Vec<Sample> {
         match http::get(&self.url("/metrics"), Duration::from_secs(5)) {
