@@ -94,7 +94,7 @@ fn a_reload_with_an_extreme_value_is_rejected_and_the_old_config_keeps_running()
     let be = DemoBackend::start();
     let dir = tempfile::tempdir().unwrap();
     let config = be.config(dir.path(), &[probe("alpha", &["outlook"], 1000, 1500)]);
-    let agent = AgentProcess::start(&config);
+    let agent = AgentProcess::start_with(&config, &["--web.enable-lifecycle"]);
     let cycles = |a: &AgentProcess| {
         a.value("mailcanary_probe_cycles_total", &[("probe", "alpha")])
             .unwrap_or(0.0)
