@@ -42,8 +42,9 @@ impl Shard {
 
     /// Whether the instance `probe` × `client` belongs to this shard.
     pub fn contains(&self, probe: &str, client: &str) -> bool {
-        // count ≥ 1 and index ≥ 1 by construction.
-        instance_hash(probe, client) % u64::from(self.count) == u64::from(self.index - 1)
+        // count ≥ 1 and 1 ≤ index ≤ count by construction ([`Shard::new`], parsing).
+        instance_hash(probe, client) % u64::from(self.count)
+            == u64::from(self.index.saturating_sub(1))
     }
 }
 
