@@ -1,13 +1,14 @@
 //! `mailcanary run`: builds the agent from its config, serves HTTP, runs the scheduler, reloads
 //! on SIGHUP or `POST /-/reload` (with `--web.enable-lifecycle`), and shuts down gracefully on
-//! SIGTERM/SIGINT.
+//! SIGTERM/SIGINT. With a shard (`--shard i/n` over `[agent] shard`), it runs only that shard
+//! of the instances, at start and after every reload.
 
 mod error;
 mod rlimit;
 
 pub use error::AgentError;
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::{Config, ConfigErrors, Shard};
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::CycleCtx;
@@ -66,14 +67,16 @@ pub async fn run(
     listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    run_with(config_path, listen, WebOptions::default(), shutdown).await
+    run_with(config_path, listen, WebOptions::default(), None, shutdown).await
 }
 
-/// Runs the agent until `shutdown` resolves, its HTTP server as `web` says.
+/// Runs the agent until `shutdown` resolves, its HTTP server as `web` says; `shard` (the
+/// `--shard` flag) overrides the config's `[agent] shard`, at start and at every reload.
 pub async fn run_with(
     config_path: PathBuf,
     listen: Option<SocketAddr>,
     web: WebOptions,
+    shard: Option<Shard>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     match rlimit::raise_nofile() {
@@ -83,7 +86,8 @@ pub async fn run_with(
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
-    let config = load(&config_path)?;
+    let mut config = load(&config_path)?;
+    config.override_shard(shard);
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let ctx = cycle_ctx(&config, ledger.clone())?;
     // One ring for the life of the process: contexts rebuilt by a reload share it, so a key
@@ -93,6 +97,7 @@ pub async fn run_with(
     let metrics = Arc::new(
         Metrics::new(&region, MetricsOptions::for_config(&config)).map_err(AgentError::Metrics)?,
     );
+    metrics.switch_shard(&region, Shard::ALL, config.effective_shard());
     let status = StatusBoard::default();
     let shared = Shared {
         cycles: Arc::new(ctx),
@@ -127,10 +132,10 @@ pub async fn run_with(
     });
     let pruner = tokio::spawn(prune_periodically(ledger.clone()));
     let mut scheduler = Scheduler::new(shared);
-    let instances = config.instances();
+    let instances = config.agent_instances();
     tracing::info!(
         address = %addr, region = %region, probes = config.probes.len(), instances = instances.len(),
-        version = env!("CARGO_PKG_VERSION"), "mailcanary agent started"
+        shard = %config.effective_shard(), version = env!("CARGO_PKG_VERSION"), "mailcanary agent started"
     );
     warn_plaintext_auth(&instances);
     scheduler.apply(instances, None);
@@ -142,10 +147,10 @@ pub async fn run_with(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = hup.recv() => {
-                let _ = reload(&config_path, &mut current, &mut scheduler, &ledger, &keys, &metrics);
+                let _ = reload(&config_path, shard, &mut current, &mut scheduler, &ledger, &keys, &metrics);
             }
             Some(reply) = reload_rx.recv() => {
-                let r = reload(&config_path, &mut current, &mut scheduler, &ledger, &keys, &metrics);
+                let r = reload(&config_path, shard, &mut current, &mut scheduler, &ledger, &keys, &metrics);
                 let _ = reply.send(r.map_err(web::ReloadRejected::new));
             }
         }
@@ -229,9 +234,11 @@ fn warn_plaintext_auth(instances: &[crate::config::Instance]) {
 
 /// Applies a new config if it is valid; otherwise keeps the old one running. The HMAC key is
 /// read again whether or not its source changed: a rotated key file takes effect here, and the
-/// key it replaces stays in `keys` for the canaries it signed.
+/// key it replaces stays in `keys` for the canaries it signed. The `--shard` flag, if given,
+/// stays over the new config's `[agent] shard`.
 fn reload(
     path: &Path,
+    shard: Option<Shard>,
     current: &mut Config,
     scheduler: &mut Scheduler,
     ledger: &Ledger,
@@ -240,7 +247,8 @@ fn reload(
 ) -> Result<(), AgentError> {
     let region = current.agent.region.clone();
     let result = (|| {
-        let new = load(path)?;
+        let mut new = load(path)?;
+        new.override_shard(shard);
         let a = (
             &new.agent.region,
             &new.agent.listen_address,
@@ -279,9 +287,10 @@ fn reload(
                  (per-phase histograms, delivery buckets) follows at the next restart"
             );
         }
-        let instances = new.instances();
+        let instances = new.agent_instances();
         warn_plaintext_auth(&instances);
         scheduler.apply(instances, ctx);
+        metrics.switch_shard(&region, current.effective_shard(), new.effective_shard());
         *current = new;
         Ok(())
     })();

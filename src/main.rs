@@ -33,6 +33,8 @@ enum Command {
         listen: Option<SocketAddr>,
         #[command(flatten)]
         web: WebFlags,
+        #[command(flatten)]
+        shard: ShardFlag,
     },
     /// Validate the config and probe files (and a web config file); exit 1 on any error.
     Check {
@@ -41,6 +43,8 @@ enum Command {
         /// Also check this web config file (TLS files and bcrypt hashes included).
         #[arg(long = "web.config.file")]
         web_config: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardFlag,
     },
     /// Start an embedded mail server and the agent against it: live metrics and status page
     /// with no mail server to install.
@@ -142,6 +146,16 @@ impl WebFlags {
     }
 }
 
+/// `--shard i/n` of `mailcanary run` and `mailcanary check`.
+#[derive(clap::Args)]
+struct ShardFlag {
+    /// Shard i of n of the instances (probe × client profile), counted from 1, e.g. 2/3: `run`
+    /// runs only those, `check` also lists them. An instance is in shard 1 + (the first 8 bytes
+    /// of SHA-256("probe/client") modulo n). Overrides agent.shard.
+    #[arg(long = "shard", value_name = "i/n")]
+    shard: Option<mailcanary::config::Shard>,
+}
+
 /// A duration flag above zero and at most a day (`10s`, `1m`, `500ms`).
 fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
@@ -226,8 +240,12 @@ fn main() -> ExitCode {
     };
     let result: Result<bool, CommandError> = runtime.block_on(async {
         match cli.command {
-            Command::Check { config, web_config } => {
-                let ok = mailcanary::once::check(&config);
+            Command::Check {
+                config,
+                web_config,
+                shard,
+            } => {
+                let ok = mailcanary::once::check(&config, shard.shard);
                 let web_ok = web_config.is_none_or(|file| {
                     match mailcanary::web::security::describe_file(&file) {
                         Ok(line) => {
@@ -292,10 +310,12 @@ fn main() -> ExitCode {
                 config,
                 listen,
                 web,
+                shard,
             } => mailcanary::agent::run_with(
                 config,
                 listen,
                 web.options(),
+                shard.shard,
                 mailcanary::agent::termination(),
             )
             .await

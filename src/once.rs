@@ -6,7 +6,7 @@
 //! a running agent settles any that arrive late.
 
 use crate::agent::{self, AgentError};
-use crate::config::{Config, ConfigErrors, Instance};
+use crate::config::{Config, ConfigErrors, Instance, Shard};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::probe::cycle::{CycleReport, InstanceMemory};
@@ -18,9 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// `mailcanary check`: prints every error, or a summary. Returns whether the config is valid.
-pub fn check(path: &Path) -> bool {
+/// With a shard (`shard`, the `--shard` flag, over `[agent] shard`), the summary ends with the
+/// instances of that shard, one `probe/client` per line.
+pub fn check(path: &Path, shard: Option<Shard>) -> bool {
     match Config::load(path) {
-        Ok(c) => {
+        Ok(mut c) => {
             let instances = c.instances();
             println!(
                 "{}: ok: {} probe(s), {} instance(s) (probe × client), region {}",
@@ -53,6 +55,18 @@ pub fn check(path: &Path) -> bool {
             }
             if c.agent.web != crate::config::Web::default() {
                 println!("{}", web_migration(&c.agent.web));
+            }
+            c.override_shard(shard);
+            if let Some(shard) = c.agent.shard {
+                let mine = c.agent_instances();
+                println!(
+                    "shard {shard}: {} of {} instance(s) (probe/client):",
+                    mine.len(),
+                    instances.len()
+                );
+                for i in &mine {
+                    println!("  {}", i.key());
+                }
             }
             true
         }

@@ -34,6 +34,8 @@ const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_tls_cert_expiry_timestamp_seconds",
     "mailcanary_config_last_reload_successful",
     "mailcanary_build_info",
+    // Which shard of the probe set an agent runs (`1/1` without sharding).
+    "mailcanary_shard_info",
 ];
 /// `mailcanary_phase_seconds` is exported only with `[agent] phase_histograms = true`: docs may
 /// name it, but no rule or dashboard may read it ([`OPT_IN_METRICS`]).

@@ -9,7 +9,8 @@
 //!   of control characters, credentials off plaintext connections and certificate names off
 //!   MX answers.
 //!
-//! A probe runs once per client profile it lists: [`Config::instances`] expands that product.
+//! A probe runs once per client profile it lists: [`Config::instances`] expands that product,
+//! and [`Config::agent_instances`] keeps the agent's shard of it ([`shard`]).
 
 mod clients;
 mod ctx;
@@ -20,6 +21,7 @@ mod probes;
 pub mod profiles;
 pub mod raw;
 mod rules;
+pub mod shard;
 mod validate;
 
 use crate::secret::SecretSource;
@@ -31,6 +33,7 @@ use std::time::Duration;
 pub use ctx::Limits;
 pub use error::{ConfigError, ConfigErrors};
 pub use rules::plaintext_auth_sides;
+pub use shard::Shard;
 
 /// The folder sentinels are planted in when a probe does not name one.
 pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";
@@ -65,6 +68,9 @@ pub struct Agent {
     pub dns_servers: Vec<SocketAddr>,
     /// Export `mailcanary_phase_seconds` histograms besides the per-phase gauges.
     pub phase_histograms: bool,
+    /// The shard of the instances this agent runs (`[agent] shard`, or `--shard` over it);
+    /// `None`: all of them.
+    pub shard: Option<Shard>,
 }
 
 /// TLS and basic auth for the agent's own HTTP endpoints, both off by default.
@@ -175,6 +181,30 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// The instances the agent runs: [`Config::instances`] in its shard (`agent.shard`), in
+    /// config order; all of them without a shard. `once`, `report` and `sentinel plant` work
+    /// on one probe at a time and take [`Config::instances`] whatever the shard.
+    pub fn agent_instances(&self) -> Vec<Instance> {
+        let mut all = self.instances();
+        if let Some(shard) = self.agent.shard {
+            all.retain(|i| shard.contains(&i.probe.name, &i.client.name));
+        }
+        all
+    }
+
+    /// The shard the agent runs (`agent.shard`, after [`Config::override_shard`]); an agent
+    /// without one runs [`Shard::ALL`].
+    pub fn effective_shard(&self) -> Shard {
+        self.agent.shard.unwrap_or(Shard::ALL)
+    }
+
+    /// Puts `--shard` over the config's `[agent] shard` when it is given.
+    pub fn override_shard(&mut self, flag: Option<Shard>) {
+        if flag.is_some() {
+            self.agent.shard = flag;
+        }
     }
 
     /// The longest `lost_after` of any probe: how long after acceptance a canary can still

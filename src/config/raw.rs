@@ -51,6 +51,8 @@ pub struct AgentSection {
     /// the last cycle: more series, for small fleets that want percentiles per phase.
     #[serde(default)]
     pub phase_histograms: bool,
+    /// Run only shard `i` of `n` (from 1) of the instances, e.g. `"2/3"`; `--shard` overrides.
+    pub shard: Option<Spanned<String>>,
 }
 
 /// A probe file holds exactly one probe at its top level.

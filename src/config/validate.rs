@@ -146,6 +146,13 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
             ),
         }
     }
+    let shard = a.shard.as_ref().and_then(|v| match v.get_ref().parse() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            ctx.err(v, e);
+            None
+        }
+    });
     let hmac_key = ctx.secret(
         &a.hmac_key_file,
         &a.hmac_key_env,
@@ -161,6 +168,7 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
         web: Web::default(),
         dns_servers,
         phase_histograms: a.phase_histograms,
+        shard,
     })
 }
 

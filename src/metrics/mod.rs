@@ -12,7 +12,7 @@
 //! the delivery histogram is observed once per settled canary, late ones included, with buckets
 //! reaching the longest `lost_after`.
 
-use crate::config::{Config, Instance};
+use crate::config::{Config, Instance, Shard};
 use crate::vocab::Outcome;
 use crate::vocab::{Reason, Stage};
 use prometheus::{
@@ -89,6 +89,8 @@ pub struct Metrics {
     pub cert_expiry: GaugeVec,
     pub reload_ok: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// Always 1; the `shard` label (`i/n`) says which shard of the probe set the agent runs.
+    pub shard_info: IntGaugeVec,
     pub options: MetricsOptions,
     /// `/metrics`: encoded off the probes' threads, one encoding at a time.
     pub exposition: Exposition,
@@ -227,6 +229,14 @@ impl Metrics {
                 ),
                 &["version", "region"],
             )?,
+            shard_info: IntGaugeVec::new(
+                Opts::new(
+                    "mailcanary_shard_info",
+                    "Always 1; the shard label (i/n, from 1) says which shard of the probe set \
+                     the agent runs (1/1: all of it)",
+                ),
+                &["shard", "region"],
+            )?,
             registry,
             options,
             exposition: Exposition::default(),
@@ -242,7 +252,23 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION"), region])
             .set(1);
         m.reload_ok.with_label_values(&[region]).set(1);
+        m.shard_info
+            .with_label_values(&[&Shard::ALL.to_string(), region])
+            .set(1);
         Ok(m)
+    }
+
+    /// The agent now runs shard `to` instead of `from`: the one `mailcanary_shard_info` series
+    /// moves to the new label (added before the old one goes, so a scrape always sees one).
+    pub fn switch_shard(&self, region: &str, from: Shard, to: Shard) {
+        self.shard_info
+            .with_label_values(&[&to.to_string(), region])
+            .set(1);
+        if from != to {
+            let _ = self
+                .shard_info
+                .remove_label_values(&[&from.to_string(), region]);
+        }
     }
 
     fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
@@ -264,6 +290,7 @@ impl Metrics {
             Box::new(self.cert_expiry.clone()),
             Box::new(self.reload_ok.clone()),
             Box::new(self.build_info.clone()),
+            Box::new(self.shard_info.clone()),
         ];
         if let Some(h) = &self.phase_histogram {
             all.push(Box::new(h.clone()));
