@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use ctx::Limits;
 pub use error::{ConfigError, ConfigErrors};
 pub use rules::plaintext_auth_sides;
-pub use shard::Shard;
+pub use shard::{Shard, ShardError};
 
 /// The folder sentinels are planted in when a probe does not name one.
 pub const DEFAULT_SENTINEL_FOLDER: &str = "mailcanary-sentinels";

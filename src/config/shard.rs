@@ -54,26 +54,43 @@ impl fmt::Display for Shard {
     }
 }
 
+/// Why a text is not a shard.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("{0:?} is not a shard: write i/n, e.g. \"1/3\" for the first of 3 shards")]
+    NotAShard(String),
+    #[error("{text:?}: the shard count {count:?} must be a whole number from 1 to {max}", max = u32::MAX)]
+    Count { text: String, count: String },
+    #[error("{text:?}: the shard index {index:?} must be from 1 to {count} (shards count from 1)")]
+    Index {
+        text: String,
+        index: String,
+        count: u32,
+    },
+}
+
 impl FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
     /// `i/n` in decimal digits, `1 ≤ i ≤ n`; the error says what is wrong with the text.
-    fn from_str(s: &str) -> Result<Shard, String> {
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
         let Some((i, n)) = s.split_once('/') else {
-            return Err(format!(
-                "{s:?} is not a shard: write i/n, e.g. \"1/3\" for the first of 3 shards"
-            ));
+            return Err(ShardError::NotAShard(s.to_string()));
         };
-        let count = number(n).filter(|n| *n >= 1).ok_or_else(|| {
-            format!(
-                "{s:?}: the shard count {n:?} must be a whole number from 1 to {}",
-                u32::MAX
-            )
-        })?;
+        let count = number(n)
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| ShardError::Count {
+                text: s.to_string(),
+                count: n.to_string(),
+            })?;
         let index = number(i).filter(|i| (1..=count).contains(i));
-        index.map(|index| Shard { index, count }).ok_or_else(|| {
-            format!("{s:?}: the shard index {i:?} must be from 1 to {count} (shards count from 1)")
-        })
+        index
+            .map(|index| Shard { index, count })
+            .ok_or_else(|| ShardError::Index {
+                text: s.to_string(),
+                index: i.to_string(),
+                count,
+            })
     }
 }
 
@@ -202,15 +219,15 @@ mod tests {
             "1/4294967296",
             "99999999999999999999/1",
         ] {
-            let e = bad.parse::<Shard>().unwrap_err();
+            let e = bad.parse::<Shard>().unwrap_err().to_string();
             assert!(e.starts_with(&format!("{bad:?}")), "{bad:?}: {e}");
         }
         assert_eq!(
-            "0/2".parse::<Shard>().unwrap_err(),
+            "0/2".parse::<Shard>().unwrap_err().to_string(),
             "\"0/2\": the shard index \"0\" must be from 1 to 2 (shards count from 1)"
         );
         assert_eq!(
-            "1/0".parse::<Shard>().unwrap_err(),
+            "1/0".parse::<Shard>().unwrap_err().to_string(),
             "\"1/0\": the shard count \"0\" must be a whole number from 1 to 4294967295"
         );
         assert_eq!(Shard::new(0, 1), None);

@@ -146,13 +146,16 @@ fn agent(ctx: &mut Ctx, section: &Spanned<raw::AgentSection>) -> Option<Agent> {
             ),
         }
     }
-    let shard = a.shard.as_ref().and_then(|v| match v.get_ref().parse() {
-        Ok(s) => Some(s),
-        Err(e) => {
-            ctx.err(v, e);
-            None
-        }
-    });
+    let shard = a
+        .shard
+        .as_ref()
+        .and_then(|v| match v.get_ref().parse::<super::Shard>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                ctx.err(v, e.to_string());
+                None
+            }
+        });
     let hmac_key = ctx.secret(
         &a.hmac_key_file,
         &a.hmac_key_env,
