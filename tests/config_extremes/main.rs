@@ -134,18 +134,21 @@ const PROBE_CASES: u32 = 40_000;
 const CLIENT_CASES: u32 = 30_000;
 const SINCE_CASES: u32 = 40_000;
 
-#[test]
-fn extreme_probe_values_never_panic_and_what_loads_is_in_range() {
+/// Runs `cases` cases of `files` (each generated text made into a main file and a probe file),
+/// loading each as the agent does: a config that loads must pass [`loaded`], one that does not
+/// must be refused by [`refused`]. Returns how many loaded, so a property can check that its
+/// generator reaches the checks on loaded configs, not only the refusals.
+fn load_each(cases: u32, files: impl Strategy<Value = (String, String)>) -> u32 {
     let dir = Dir::new();
     let mut runner = TestRunner::new(Cases {
-        cases: PROBE_CASES,
+        cases,
         failure_persistence: None,
         ..Cases::default()
     });
     let loaded_n = Cell::new(0u32);
     runner
-        .run(&probe_file(), |probe| {
-            match dir.load(VALID_MAIN, &probe) {
+        .run(&files, |(main, probe)| {
+            match dir.load(&main, &probe) {
                 Ok(c) => {
                     loaded_n.set(loaded_n.get() + 1);
                     loaded(&c)?
@@ -155,37 +158,24 @@ fn extreme_probe_values_never_panic_and_what_loads_is_in_range() {
             Ok(())
         })
         .unwrap();
-    // The generator must reach the checks on loaded configs, not only the refusals.
-    let n = loaded_n.get();
+    loaded_n.get()
+}
+
+#[test]
+fn extreme_probe_values_never_panic_and_what_loads_is_in_range() {
+    let files = probe_file().prop_map(|probe| (VALID_MAIN.to_string(), probe));
+    let n = load_each(PROBE_CASES, files);
     assert!(n >= PROBE_CASES / 20, "only {n} cases loaded");
 }
 
 #[test]
 fn extreme_client_profiles_never_panic_and_what_loads_is_in_range() {
-    let dir = Dir::new();
-    let mut runner = TestRunner::new(Cases {
-        cases: CLIENT_CASES,
-        failure_persistence: None,
-        ..Cases::default()
-    });
     let valid_probe = "clients = [\"mine\"]\nfrom = \"a@example.test\"\nto = \"a@example.test\"\n\
                        [smtp]\nhost = \"127.0.0.1\"\npassword_file = \"../pw\"\n\
                        oauth_token_file = \"../pw\"\n[imap]\nhost = \"127.0.0.1\"\n\
                        password_file = \"../pw\"\noauth_token_file = \"../pw\"\n";
-    let loaded_n = Cell::new(0u32);
-    runner
-        .run(&main_file(), |main| {
-            match dir.load(&main, valid_probe) {
-                Ok(c) => {
-                    loaded_n.set(loaded_n.get() + 1);
-                    loaded(&c)?
-                }
-                Err(e) => refused(dir.0.path(), &e)?,
-            }
-            Ok(())
-        })
-        .unwrap();
-    let n = loaded_n.get();
+    let files = main_file().prop_map(move |main| (main, valid_probe.to_string()));
+    let n = load_each(CLIENT_CASES, files);
     assert!(n >= CLIENT_CASES / 20, "only {n} cases loaded");
 }
 
