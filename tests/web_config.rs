@@ -60,6 +60,14 @@ impl Ca {
     }
 }
 
+/// A temporary directory holding the agent's server certificate and key, issued by a new CA.
+fn served() -> (tempfile::TempDir, Ca) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("web test CA");
+    server_files(dir.path(), &ca);
+    (dir, ca)
+}
+
 /// Writes `ca.pem`, `web.crt`, `web.key` (for localhost and 127.0.0.1) into `dir`.
 fn server_files(dir: &Path, ca: &Ca) {
     let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"], true);
@@ -145,10 +153,8 @@ fn wait_status(url: &str, args: &[&str], want: u16) -> Duration {
 
 #[test]
 fn tls_and_bcrypt_basic_auth_with_curl_and_changes_without_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _ca) = served();
     let d = dir.path();
-    let ca = Ca::new("web test CA");
-    server_files(d, &ca);
     let config = configs(d, &[("prom", "s3cret-Pa55")], "");
     let agent = start(d, &config);
     let ca_file = d.join("ca.pem");
@@ -214,10 +220,8 @@ fn tls_and_bcrypt_basic_auth_with_curl_and_changes_without_restart() {
 
 #[test]
 fn client_certificates_when_required() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, ca) = served();
     let d = dir.path();
-    let ca = Ca::new("web test CA");
-    server_files(d, &ca);
     let clients = Ca::new("client CA");
     std::fs::write(d.join("clients.pem"), &clients.pem).unwrap();
     let (cert, key) = clients.leaf(&["prometheus"], false);
@@ -269,10 +273,8 @@ fn client_certificates_when_required() {
 
 #[test]
 fn prometheus_scrapes_through_tls_and_basic_auth() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _ca) = served();
     let d = dir.path();
-    let ca = Ca::new("web test CA");
-    server_files(d, &ca);
     let config = configs(d, &[("prometheus", "scr4pe-Pa55")], "");
     let agent = start(d, &config);
     let mut prometheus = Prometheus::start_with(&PrometheusConfig {
@@ -300,10 +302,8 @@ fn prometheus_scrapes_through_tls_and_basic_auth() {
 
 #[test]
 fn deprecated_web_section_still_works_with_a_warning_and_check_shows_the_migration() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _ca) = served();
     let d = dir.path();
-    let ca = Ca::new("web test CA");
-    server_files(d, &ca);
     std::fs::write(d.join("hmac.key"), "k").unwrap();
     std::fs::write(d.join("web.pw"), "0ld-Pa55\n").unwrap();
     let config = d.join("mailcanary.toml");
@@ -366,10 +366,8 @@ fn deprecated_web_section_still_works_with_a_warning_and_check_shows_the_migrati
 
 #[test]
 fn check_validates_a_web_config_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _ca) = served();
     let d = dir.path();
-    let ca = Ca::new("web test CA");
-    server_files(d, &ca);
     let config = configs(d, &[("prom", "pw")], "");
     let check = |web: &Path| {
         Command::new(support::agent::bin())
