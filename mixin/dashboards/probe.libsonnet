@@ -1,0 +1,706 @@
+// The probe dashboard: one probe in depth: cycle and protocol phase timings, failures by stage
+// and reason, the delivery latency heatmap, the on-time and latency SLIs, canary outcomes.
+// Queries select the agents with `_config.jobSelector` and the dashboard's variables (`%(sel)s`,
+// see lib.libsonnet); gridPos is [x, y, w, h].
+local lib = import 'lib.libsonnet';
+
+{
+  local v = lib.vars($._config),
+  local t = lib.target,
+  grafanaDashboards+:: {
+    'mailcanary-probe.json': lib.dashboard(
+      $._config,
+      'mailcanary-probe',
+      'mailcanary / probe',
+      'One probe in detail: cycle and protocol phase timings of the last cycles, failures by stage and reason, delivery latency heatmap, on-time and latency SLIs, canary outcomes.',
+      { uid: 'mailcanary-overview', title: 'Overview' },
+      [
+        lib.row(1, 'Result', 0),
+        lib.panel(
+          2,
+          'state-timeline',
+          'End-to-end success by client / region',
+          '1 (OK) when the last cycle delivered its canary within the deadline.',
+          [0, 1, 16, 8],
+          [
+            t('A', 'max by (probe, client, region) (mailcanary_probe_success{%(sel)s})' % v, '{{probe}} / {{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                mappings: [
+                  {
+                    type: 'value',
+                    options: {
+                      '0': {
+                        text: 'FAIL',
+                        color: 'red',
+                        index: 0,
+                      },
+                      '1': {
+                        text: 'OK',
+                        color: 'green',
+                        index: 1,
+                      },
+                    },
+                  },
+                ],
+                thresholds: {
+                  mode: 'absolute',
+                  steps: [
+                    {
+                      color: 'red',
+                      value: null,
+                    },
+                    {
+                      color: 'green',
+                      value: 1,
+                    },
+                  ],
+                },
+                color: {
+                  mode: 'thresholds',
+                },
+                min: 0,
+                max: 1,
+              },
+              overrides: [],
+            },
+            options: {
+              showValue: 'never',
+              mergeValues: true,
+              rowHeight: 0.8,
+              legend: {
+                showLegend: false,
+              },
+            },
+          }
+        ),
+        lib.panel(
+          3,
+          'bargauge',
+          'Last success age',
+          'Seconds since the last successful cycle, per client profile and region.',
+          [16, 1, 8, 8],
+          [
+            t('A', 'time() - max by (probe, client, region) (mailcanary_last_success_timestamp_seconds{%(sel)s})' % v, '{{probe}} / {{client}} / {{region}}', instant=true),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 's',
+                thresholds: {
+                  mode: 'absolute',
+                  steps: [
+                    {
+                      color: 'green',
+                      value: null,
+                    },
+                    {
+                      color: 'orange',
+                      value: 120,
+                    },
+                    {
+                      color: 'red',
+                      value: 300,
+                    },
+                  ],
+                },
+                color: {
+                  mode: 'thresholds',
+                },
+              },
+              overrides: [],
+            },
+            options: {
+              orientation: 'horizontal',
+              displayMode: 'basic',
+              reduceOptions: {
+                calcs: [
+                  'lastNotNull',
+                ],
+                fields: '',
+                values: false,
+              },
+            },
+          }
+        ),
+        lib.panel(
+          4,
+          'timeseries',
+          'Cycles per minute',
+          'Cycles started. Flat at 0 while the agent is up: the scheduler is stuck (MailCanaryAgentStale).',
+          [0, 9, 24, 6],
+          [
+            t('A', 'sum by (probe, client, region) (rate(mailcanary_probe_cycles_total{%(sel)s}[$__rate_interval])) * 60' % v, '{{probe}} / {{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'short',
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.row(5, 'Where the time goes: cycle and protocol phases', 15),
+        lib.panel(
+          6,
+          'timeseries',
+          'Slowest time per phase',
+          'Longest time each SMTP and IMAP phase (connect, tls, greeting, ehlo, auth, mail_from, rcpt, data, imap_*, cleanup) took in a cycle of the selected instances, per interval. From mailcanary_phase_duration_seconds, the gauges of the last cycle; a phase a failed cycle did not reach is 0.',
+          [0, 16, 12, 9],
+          [
+            t('A', 'max by (phase) (max_over_time(mailcanary_phase_duration_seconds{%(sel)s}[$__rate_interval]))' % v, '{{phase}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 's',
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          7,
+          'timeseries',
+          'Cycle duration',
+          'How long the cycles took, start to end, success or failure (mailcanary_probe_duration_seconds, longest per interval). It includes the wait for the canary to show up over IMAP, which is not a protocol phase; a cycle that fails on a timeout lasts about its deadline.',
+          [12, 16, 12, 9],
+          [
+            t('A', 'max by (probe, client, region) (max_over_time(mailcanary_probe_duration_seconds{%(sel)s}[$__rate_interval]))' % v, '{{probe}} / {{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 's',
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          8,
+          'timeseries',
+          'Time per phase (stacked)',
+          'Seconds each protocol phase took in the last cycle (mailcanary_phase_duration_seconds), averaged over the interval and the selected instances, stacked: the height is the time a cycle spends in protocol phases. The gap to Cycle duration is mostly the wait for delivery. A phase a failed cycle did not reach counts 0.',
+          [0, 25, 24, 8],
+          [
+            t('A', 'avg by (phase) (avg_over_time(mailcanary_phase_duration_seconds{%(sel)s}[$__rate_interval]))' % v, '{{phase}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 's',
+                custom: {
+                  stacking: {
+                    mode: 'normal',
+                    group: 'A',
+                  },
+                  fillOpacity: 40,
+                },
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.row(9, 'Failures', 33),
+        lib.panel(
+          10,
+          'timeseries',
+          'Failures by stage / reason',
+          'Failed cycles per second by first failing stage and reason.',
+          [0, 34, 12, 9],
+          [
+            t('A', 'sum by (stage, reason) (rate(mailcanary_probe_failures_total{%(sel)s}[$__rate_interval])) or on () label_replace(label_replace(0 * sum(rate(mailcanary_probe_cycles_total{%(sel)s}[$__rate_interval])), "stage", "none", "", ""), "reason", "none", "", "")' % v, '{{stage}} / {{reason}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'ops',
+                custom: {
+                  drawStyle: 'bars',
+                  stacking: {
+                    mode: 'normal',
+                    group: 'A',
+                  },
+                  fillOpacity: 60,
+                },
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          11,
+          'timeseries',
+          'Failures by client profile / stage',
+          'Same, split by client profile: a single profile failing is one kind of client cut off.',
+          [12, 34, 12, 9],
+          [
+            t('A', 'sum by (client, stage) (rate(mailcanary_probe_failures_total{%(sel)s}[$__rate_interval])) or on () label_replace(label_replace(0 * sum(rate(mailcanary_probe_cycles_total{%(sel)s}[$__rate_interval])), "client", "none", "", ""), "stage", "none", "", "")' % v, '{{client}} / {{stage}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'ops',
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.row(12, 'Delivery and canaries', 43),
+        lib.panel(
+          13,
+          'heatmap',
+          'Delivery latency heatmap',
+          'Canaries per latency bucket (SMTP accepted → visible over IMAP), observed once per canary when it settles: on time, late and recovered alike. Buckets 0.1 s up to the first bound at or above the longest lost_after (600 s by default), then +Inf.',
+          [0, 44, 12, 9],
+          [
+            t('A', 'sum by (le) (increase(mailcanary_delivery_seconds_bucket{%(sel)s}[$__rate_interval]))' % v, '{{le}}', format='heatmap'),
+          ],
+          {
+            options: {
+              calculate: false,
+              yAxis: {
+                unit: 's',
+                axisPlacement: 'left',
+              },
+              cellGap: 1,
+              color: {
+                mode: 'scheme',
+                scheme: 'Oranges',
+                fill: 'dark-orange',
+                scale: 'exponential',
+                exponent: 0.5,
+                steps: 64,
+                reverse: false,
+              },
+              rowsFrame: {
+                layout: 'auto',
+              },
+              tooltip: {
+                mode: 'single',
+                yHistogram: false,
+              },
+              legend: {
+                show: true,
+              },
+              filterValues: {
+                le: 1e-09,
+              },
+              showValue: 'never',
+            },
+          }
+        ),
+        lib.panel(
+          14,
+          'timeseries',
+          'Delivery latency p50 / p90 / p99',
+          'By client profile and region, every settled canary (late ones included). Lost canaries are not in the histogram.',
+          [12, 44, 12, 9],
+          [
+            t('A', 'histogram_quantile(0.5, sum by (client, region, le) (rate(mailcanary_delivery_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, 'p50 {{client}} / {{region}}'),
+            t('B', 'histogram_quantile(0.9, sum by (client, region, le) (rate(mailcanary_delivery_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, 'p90 {{client}} / {{region}}'),
+            t('C', 'histogram_quantile(0.99, sum by (client, region, le) (rate(mailcanary_delivery_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, 'p99 {{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 's',
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          15,
+          'timeseries',
+          'Canary outcomes',
+          'on_time, late, lost, recovered (seen after declared lost), duplicate, corrupt.',
+          [0, 53, 12, 8],
+          [
+            t('A', 'sum by (outcome) (increase(mailcanary_canaries_total{%(sel)s}[$__rate_interval]))' % v, '{{outcome}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'short',
+                custom: {
+                  drawStyle: 'bars',
+                  stacking: {
+                    mode: 'normal',
+                    group: 'A',
+                  },
+                  fillOpacity: 60,
+                },
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          16,
+          'timeseries',
+          'Canaries in flight',
+          'Accepted by SMTP, not yet seen over IMAP, not yet declared lost.',
+          [12, 53, 12, 8],
+          [
+            t('A', 'sum by (client, region) (mailcanary_canaries_in_flight{%(sel)s})' % v, '{{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'short',
+                decimals: 0,
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          20,
+          'timeseries',
+          'Canaries on time (on-time SLI)',
+          'Share of the canaries settled in the interval that were on time, among on time, late and lost; the dashed line is the SLO target (mailcanary:slo_target:ratio from the rules). Gaps: no canary settled (a held queue settles later, as late).',
+          [0, 61, 12, 8],
+          [
+            t('A', 'sum by (client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__rate_interval])) / sum by (client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost"}[$__rate_interval]))' % v, '{{client}} / {{region}}'),
+            t('B', 'mailcanary:slo_target:ratio', 'SLO target'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'percentunit',
+                max: 1,
+              },
+              overrides: [
+                {
+                  matcher: {
+                    id: 'byName',
+                    options: 'SLO target',
+                  },
+                  properties: [
+                    {
+                      id: 'color',
+                      value: {
+                        mode: 'fixed',
+                        fixedColor: 'red',
+                      },
+                    },
+                    {
+                      id: 'custom.lineStyle',
+                      value: {
+                        fill: 'dash',
+                        dash: [
+                          10,
+                          10,
+                        ],
+                      },
+                    },
+                  ],
+                },
+              ],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.panel(
+          21,
+          'timeseries',
+          'Canaries within %(le)s s (latency SLI)' % v,
+          'Share of the canaries settled in the interval that were visible within %(le)s s of SMTP acceptance (bucket le=%(le)s; Prometheus 3 writes it %(le)s.0). Lost canaries are not in it.' % v,
+          [12, 61, 12, 8],
+          [
+            t('A', 'sum by (client, region) (rate(mailcanary_delivery_seconds_bucket{%(sel)s,le=~"%(le)s|%(le)s.0"}[$__rate_interval])) / sum by (client, region) (rate(mailcanary_delivery_seconds_count{%(sel)s}[$__rate_interval]))' % v, '{{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'percentunit',
+                max: 1,
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'table',
+                placement: 'bottom',
+                showLegend: true,
+                calcs: [
+                  'lastNotNull',
+                  'max',
+                ],
+              },
+              tooltip: {
+                mode: 'multi',
+                sort: 'desc',
+              },
+            },
+          }
+        ),
+        lib.row(17, 'Integrity and TLS', 69),
+        lib.panel(
+          18,
+          'state-timeline',
+          'Sentinel messages intact',
+          '1 (OK) when every sentinel message is present and byte-identical.',
+          [0, 70, 12, 7],
+          [
+            t('A', 'min by (client, region) (mailcanary_sentinel_intact{%(sel)s})' % v, '{{client}} / {{region}}'),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                mappings: [
+                  {
+                    type: 'value',
+                    options: {
+                      '0': {
+                        text: 'FAIL',
+                        color: 'red',
+                        index: 0,
+                      },
+                      '1': {
+                        text: 'OK',
+                        color: 'green',
+                        index: 1,
+                      },
+                    },
+                  },
+                ],
+                thresholds: {
+                  mode: 'absolute',
+                  steps: [
+                    {
+                      color: 'red',
+                      value: null,
+                    },
+                    {
+                      color: 'green',
+                      value: 1,
+                    },
+                  ],
+                },
+                color: {
+                  mode: 'thresholds',
+                },
+                min: 0,
+                max: 1,
+              },
+              overrides: [],
+            },
+            options: {
+              showValue: 'never',
+              mergeValues: true,
+              rowHeight: 0.8,
+              legend: {
+                showLegend: false,
+              },
+            },
+          }
+        ),
+        lib.panel(
+          19,
+          'bargauge',
+          'TLS certificates: days left',
+          'Leaf certificate of each endpoint this probe talks to.',
+          [12, 70, 12, 7],
+          [
+            t('A', '(min by (endpoint, region) (mailcanary_tls_cert_expiry_timestamp_seconds{%(sel)s}) - time()) / 86400' % v, '{{endpoint}} / {{region}}', instant=true),
+          ],
+          {
+            fieldConfig: {
+              defaults: {
+                unit: 'd',
+                thresholds: {
+                  mode: 'absolute',
+                  steps: [
+                    {
+                      color: 'red',
+                      value: null,
+                    },
+                    {
+                      color: 'orange',
+                      value: 3,
+                    },
+                    {
+                      color: 'green',
+                      value: 14,
+                    },
+                  ],
+                },
+                color: {
+                  mode: 'thresholds',
+                },
+                decimals: 1,
+              },
+              overrides: [],
+            },
+            options: {
+              orientation: 'horizontal',
+              displayMode: 'basic',
+              reduceOptions: {
+                calcs: [
+                  'lastNotNull',
+                ],
+                fields: '',
+                values: false,
+              },
+            },
+          }
+        ),
+      ],
+    ),
+  },
+}
