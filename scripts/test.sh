@@ -12,22 +12,24 @@ export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
 
 # Headless Chromium (and a font with the status page's ✓ ✗ marks) for the status-page test,
-# tests/scenario_libero.rs. Idempotent and non-interactive.
+# tests/scenario_libero.rs; jsonnet for the monitoring mixin's tests, tests/mixin.rs.
+# Idempotent and non-interactive.
 install_test_tools() {
   local missing=""
-  for p in chromium fonts-dejavu-core; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  for p in chromium fonts-dejavu-core jsonnet; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [[ -n "$missing" ]]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
       </dev/null >/dev/null
   fi
   /usr/bin/chromium --version 2>/dev/null
+  jsonnet --version
 }
 
 step "mail stack"
 scripts/mailstack.sh up
 
-step "test tools (chromium)"
+step "test tools (chromium, jsonnet)"
 install_test_tools
 
 step "cargo fmt --check"
