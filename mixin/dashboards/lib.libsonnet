@@ -1,3 +1,5 @@
+local util = import '../lib/util.libsonnet';
+
 // Small helpers for the mailcanary dashboards, built by hand (no grafonnet): the parts every
 // panel, target and template variable share. `cfg` is the mixin's `_config`.
 {
@@ -14,6 +16,23 @@
     le: '%g' % cfg.latencyThresholdSeconds,
     sloPercent: '%g' % (cfg.sloTarget * 100),
     pageFactors: ['%g' % b.factor for b in cfg.burnRatePage],
+    // The fast page's long window: the overview's burn-rate panel reads its recording rule.
+    local page = cfg.burnRatePage,
+    local long = page[0].long,
+    local split(w) = [std.substr(w, 0, std.length(w) - 1), std.substr(w, std.length(w) - 1, 1)],
+    pageLong: long,
+    pageLongTitle: std.join(' ', split(long)),  // '1 h'
+    // The words of the burn-rate panel's description.
+    burnPanel: {
+      longText: util.last(long),  // 'the last hour'
+      inLong: std.strReplace(util.last(long), 'the last', 'the'),  // 'the hour'
+      f0: '%g' % page[0].factor,
+      // The share of the 30-day budget the fast page's factor spends over its long window.
+      pct: '%.3g' % (page[0].factor * util.seconds(long) / (30 * 86400) * 100),
+      short: std.join(' ', split(page[0].short)),  // '5 m'
+      f1: if std.length(page) > 1 then '%g' % page[1].factor else '-',
+      long1: if std.length(page) > 1 then util.adjective(page[1].long) else '-',
+    },
   },
 
   // A query; `instant` for stat and table panels (one value per series), else a range query.

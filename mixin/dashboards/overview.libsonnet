@@ -559,11 +559,11 @@ local lib = import 'lib.libsonnet';
         lib.panel(
           24,
           'timeseries',
-          'Error budget burn rate (1 h)',
-          'How fast late and lost canaries spend the error budget, over the last hour: 1 spends exactly the 30-day budget in 30 days, %s spends 2 %% of it in the hour (the page threshold, with the same over 5 m), %s the 6-hour page threshold. Reads the recording rules of alerts/mailcanary.rules.yml.' % [v.pageFactors[0], v.pageFactors[1]],
+          'Error budget burn rate (%s)' % v.pageLongTitle,
+          'How fast late and lost canaries spend the error budget, over %(longText)s: 1 spends exactly the 30-day budget in 30 days, %(f0)s spends %(pct)s %% of it in %(inLong)s (the page threshold, with the same over %(short)s), %(f1)s the %(long1)s page threshold. Reads the recording rules of alerts/mailcanary.rules.yml.' % v.burnPanel,
           [12, 34, 12, 9],
           [
-            t('A', 'probe_client_region:mailcanary_canaries_late_or_lost:ratio_rate1h{%(vars)s} / on () group_left () (1 - mailcanary:slo_target:ratio)' % v, '{{probe}} / {{client}} / {{region}}'),
+            t('A', 'probe_client_region:mailcanary_canaries_late_or_lost:ratio_rate%(pageLong)s{%(vars)s} / on () group_left () (1 - mailcanary:slo_target:ratio)' % v, '{{probe}} / {{client}} / {{region}}'),
           ],
           {
             fieldConfig: {

@@ -19,6 +19,11 @@
     local p = parse(d);
     '%d %s%s' % [p[0], p[1], if p[0] == 1 then '' else 's'],
 
+  // '6h' -> '6-hour'.
+  adjective(d)::
+    local p = parse(d);
+    '%d-%s' % p,
+
   // '1h' -> 'the last hour', '10m' -> 'the last 10 minutes'.
   last(d)::
     local p = parse(d);
