@@ -33,11 +33,11 @@ local files = {
   },
   'dashboards/mailcanary-overview.json': {
     names:: [],
-    text: dashboard('mailcanary-overview.json', 'mixin/dashboards/overview.libsonnet'),
+    text: dashboard('mailcanary-overview.json', 'mixin/dashboards/overview*.libsonnet'),
   },
   'dashboards/mailcanary-probe.json': {
     names:: [],
-    text: dashboard('mailcanary-probe.json', 'mixin/dashboards/probe.libsonnet'),
+    text: dashboard('mailcanary-probe.json', 'mixin/dashboards/probe*.libsonnet'),
   },
 };
 
