@@ -158,9 +158,11 @@ fn every_metric_named_is_in_the_contract() {
         known.extend(["", "_bucket", "_sum", "_count"].map(|suffix| format!("{h}{suffix}")));
     }
     let promql = promql_sources();
-    // Metric names in the rules file's comments are checked too, and runbooks cite metrics.
+    // Metric names in the rules file's comments are checked too, and in the comments of the
+    // mixin it is generated from; runbooks cite metrics.
     let mut sources = promql.clone();
     sources[0].1 = rules.clone();
+    sources.extend(mixin_comments());
     for entry in fs::read_dir(root().join("docs/runbooks")).expect("docs/runbooks") {
         let p = entry.expect("runbook entry").path();
         sources.push((p.display().to_string(), read(&p)));
@@ -195,6 +197,32 @@ fn every_metric_named_is_in_the_contract() {
     for (source, text) in &promql {
         check_label_values(text, source);
     }
+}
+
+/// The comment lines of the monitoring mixin's jsonnet (mixin/ and its subdirectories), which
+/// explain the rules: (file, comments).
+fn mixin_comments() -> Vec<(String, String)> {
+    let mut dirs = vec![root().join("mixin")];
+    let mut out = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let p = entry.expect("mixin entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|e| e == "libsonnet" || e == "jsonnet")
+            {
+                let text = read(&p);
+                let comments = text.lines().filter(|l| l.trim_start().starts_with("//"));
+                let comments = comments.collect::<Vec<_>>().join("\n");
+                out.push((p.display().to_string(), comments));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no jsonnet in mixin/");
+    out
 }
 
 /// The PromQL the product runs: the rules file without its comments, and each dashboard's
