@@ -26,7 +26,7 @@ pub struct Scenario {
     pub tweak: Option<fn(&mut Probe, Addrs)>,
 }
 
-fn s(id: &'static str, faults: Vec<Fault>) -> Scenario {
+pub(super) fn s(id: &'static str, faults: Vec<Fault>) -> Scenario {
     Scenario {
         id,
         faults,
@@ -40,14 +40,6 @@ fn smtp(step: SmtpStep, action: Action) -> Vec<Fault> {
 
 fn imap(step: ImapStep, action: Action) -> Vec<Fault> {
     vec![Fault::Imap(step, action)]
-}
-
-fn pop3(step: Pop3Step, action: Action) -> Vec<Fault> {
-    vec![Fault::Pop3(step, action)]
-}
-
-fn no(text: &str) -> Action {
-    Action::No(text.to_string())
 }
 
 fn reply(code: u16, text: &str) -> Action {
@@ -64,7 +56,7 @@ fn long_line() -> Action {
 }
 
 /// A reply that never ends.
-fn endless() -> Action {
+pub(super) fn endless() -> Action {
     Action::Flood(Flood::Endless)
 }
 
@@ -252,64 +244,8 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![Fault::Delivery(DeliveryFault::Corrupt)],
         ),
     ]);
-    v.extend(pop3_scenarios());
+    v.extend(super::pop3::scenarios());
     v
-}
-
-/// The POP3 rows: profiles that read over POP3 against the server's POP3 misbehaviours.
-fn pop3_scenarios() -> Vec<Scenario> {
-    use Pop3Step as P;
-    vec![
-        s("pop3-refused", pop3(P::Greeting, Action::Refuse)),
-        s("pop3-stall-before-tls", pop3(P::Greeting, Action::Stall)),
-        s("pop3-garbage-greeting", pop3(P::Greeting, Action::Garbage)),
-        s(
-            "pop3-err-greeting",
-            pop3(P::Greeting, no("[SYS/TEMP] Maintenance, try later")),
-        ),
-        s("pop3-err-user", pop3(P::User, no("Unknown user"))),
-        s("pop3-err-auth", pop3(P::Auth, no("Authentication failed"))),
-        s(
-            "pop3-auth-in-use",
-            pop3(P::Auth, no("[IN-USE] Mailbox locked by another session")),
-        ),
-        s("pop3-stall-uidl", pop3(P::Uidl, Action::Stall)),
-        s("pop3-err-uidl", pop3(P::Uidl, no("UIDL not supported"))),
-        s("pop3-endless-uidl", pop3(P::Uidl, endless())),
-        s("pop3-err-retr", pop3(P::Retr, no("No such message"))),
-        s("pop3-reset-retr", pop3(P::Retr, Action::Reset)),
-        s(
-            "pop3-huge-retr",
-            pop3(P::Retr, Action::Flood(Flood::Literal(500_000_000))),
-        ),
-        s("pop3-err-dele", pop3(P::Dele, no("Cannot delete"))),
-        s(
-            "pop3-err-quit",
-            pop3(P::Quit, no("[SYS/TEMP] Deletions not committed")),
-        ),
-    ]
-}
-
-/// A probe file written for IMAP, moved to POP3 for a `profile` that reads over POP3: its
-/// `[imap]` endpoint becomes `[pop3]` on the server's POP3 listeners.
-fn move_to_pop3(dir: &std::path::Path, profile: &str, a: Addrs) {
-    let reads_pop3 = mailcanary::config::profiles::preset(profile).is_some_and(|p| p.reads_pop3());
-    if !reads_pop3 {
-        return;
-    }
-    let file = dir.join("probes/faults.toml");
-    let text = std::fs::read_to_string(&file).expect("probe file");
-    let (head, imap) = text.split_once("[imap]").expect("an [imap] endpoint");
-    let pop3 = imap
-        .replace(
-            &format!("= {}\n", a.imaps.port()),
-            &format!("= {}\n", a.pop3s.port()),
-        )
-        .replace(
-            &format!("= {}\n", a.imap.port()),
-            &format!("= {}\n", a.pop3.port()),
-        );
-    std::fs::write(&file, format!("{head}[pop3]{pop3}")).expect("probe file");
 }
 
 /// A demo server with one probe on it under `profile`, its config loaded.
@@ -350,7 +286,7 @@ pub async fn setup_with(profile: &str, extra: &str) -> Setup {
         &[probe],
     )
     .expect("write config");
-    move_to_pop3(dir.path(), profile, server.addrs());
+    super::pop3::move_to_pop3(dir.path(), profile, server.addrs());
     let config = Config::load(&main).unwrap_or_else(|e| panic!("config: {e}"));
     Setup {
         server,
