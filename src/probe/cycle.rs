@@ -13,6 +13,9 @@
 //! recovered after being declared lost). When several steps fail, the cycle reports the first to
 //! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch); a fault of
 //! the agent itself (its ledger, its credentials) only when no step of the mail service failed.
+//!
+//! A profile that reads over POP3 runs [`super::pop3::poll`] instead: its own sessions, the same
+//! SMTP send and the same conclusion of the cycle (`conclude.rs`).
 
 use super::canary;
 use super::conclude::{conclude, mark_accepted, send};
