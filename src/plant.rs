@@ -168,3 +168,33 @@ pub async fn plant(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_profile_that_reads_over_pop3_cannot_plant_sentinels() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "key\n").unwrap();
+        let main = dir.path().join("m.toml");
+        std::fs::write(
+            &main,
+            "[agent]\nregion = \"t\"\nhmac_key_file = \"k\"\nledger_path = \"l.db\"\n\
+             [[probe]]\nname = \"p\"\nclients = [\"outlook_pop3\"]\nfrom = \"a@x.test\"\n\
+             to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
+             [probe.pop3]\nhost = \"h\"\npassword_file = \"k\"\n",
+        )
+        .unwrap();
+        for client in [None, Some("outlook_pop3")] {
+            match plant(&main, "p", client, false).await {
+                Err(PlantError::Pop3Client(c)) => assert_eq!(c, "outlook_pop3"),
+                other => panic!("{client:?}: {other:?}"),
+            }
+        }
+        assert!(
+            !dir.path().join("l.db").exists(),
+            "refused before the ledger"
+        );
+    }
+}
