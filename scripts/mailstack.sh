@@ -2,11 +2,13 @@
 # mailstack.sh: the real mail stack mailcanary's tests run against, on 127.0.0.1 only.
 #
 # Postfix (SMTP 25, submission 587 STARTTLS, submissions 465 implicit TLS) delivers over LMTP
-# into Dovecot (IMAP 143 STARTTLS, IMAPS 993), with a throwaway CA made on first `up`.
+# into Dovecot (IMAP 143 STARTTLS, IMAPS 993, POP3 110 STLS, POP3S 995), with a throwaway CA made
+# on first `up`.
 # Debian 12, as root, no systemd: daemons are started here and stopped by their pid.
 #
 #   mailstack.sh install          apt-get the packages the test suite needs (idempotent)
-#   mailstack.sh up               install, configure, start; waits until every port answers
+#   mailstack.sh up               install, configure, start; waits until every listener answers
+#                                 a real login (IMAP, POP3, submission AUTH)
 #   mailstack.sh down             stop Postfix and Dovecot by pid
 #   mailstack.sh status           running or not, one line each
 #   mailstack.sh fault NAME on|off   see `mailstack.sh faults`
@@ -21,24 +23,32 @@ set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
 USERS="canary alice bob carol dave erin frank grace henry ivan judy kim lena"
-PKGS="postfix dovecot-imapd dovecot-lmtpd openssl nftables prometheus prometheus-alertmanager"
+PKGS="postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl nftables python3 prometheus prometheus-alertmanager"
+LOCK=/tmp/mailcanary-mailstack.lock
 OAUTH_INTROSPECTION_URL=${MAILSTACK_OAUTH_URL:-http://127.0.0.1:9799/introspect}
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
 DOVECOT_PID=/run/dovecot/master.pid
 
 log() { echo "mailstack: $*" >&2; }
 
+# Installed means dpkg's "ii": a package it knows only by its leftover config files ("rc", e.g.
+# dovecot-imapd after another IMAP server replaced it) or half-installed counts as missing.
+installed() { [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]; }
+
 install_pkgs() {
   local missing=""
-  for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  for p in $PKGS; do installed "$p" || missing="$missing $p"; done
   [ -z "$missing" ] && return 0
   [ "$(id -u)" = 0 ] || { log "must run as root to install:$missing"; exit 1; }
   log "installing:$missing"
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get update -qq
+  # Another apt-get running (e.g. a second package install on the machine): wait for it.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
   # Packages try to start their services through invoke-rc.d; without systemd that is refused
   # and harmless. The daemons are started below, by this script.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
+  # --force-confmiss: a reinstalled package gets back the config files removed with it.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
+    -o Dpkg::Options::=--force-confmiss -o Dpkg::Options::=--force-confold $missing \
     </dev/null >/dev/null
   # The prometheus package may have started daemons on their default ports: stop them, the tests
   # start their own on free loopback ports.
@@ -79,6 +89,9 @@ configure_dovecot() {
   for u in $USERS; do (umask 077; printf '%s-secret\n' "$u" > "$STATE/secrets/$u.password"); done
   [ -s "$STATE/secrets/hmac.key" ] || (umask 077; openssl rand -hex 32 > "$STATE/secrets/hmac.key")
   chmod 640 "$STATE/users"; chgrp dovecot "$STATE/users"
+  # Logins the deny passdb refuses, one `<service>-<user>:` line each (the pop3-auth fault)
+  [ -f "$STATE/denied" ] || : > "$STATE/denied"
+  chmod 640 "$STATE/denied"; chgrp dovecot "$STATE/denied"
   local before; before=$(cat /etc/dovecot/local.conf /etc/dovecot/oauth2.conf.ext 2>/dev/null | md5sum || true)
   cat > /etc/dovecot/oauth2.conf.ext <<CONF
 # mailstack: OAuth access tokens checked by RFC 7662 token introspection (served by the tests)
@@ -91,7 +104,7 @@ CONF
   chmod 644 /etc/dovecot/oauth2.conf.ext
   cat > /etc/dovecot/local.conf <<CONF
 # mailstack: everything on loopback, users from a passwd-file, Maildir under $STATE/mail
-protocols = imap lmtp
+protocols = imap pop3 lmtp
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <$STATE/tls/server.crt
@@ -101,6 +114,14 @@ disable_plaintext_auth = yes
 auth_mechanisms = plain login xoauth2 oauthbearer
 mail_location = maildir:~/Maildir
 first_valid_uid = 5000
+# Refuses a login whose "<service>-<user>" is listed in $STATE/denied (e.g. pop3-canary@...),
+# whatever the mechanism: POP3 logins can fail while IMAP and SMTP AUTH logins of the same user
+# succeed. Dovecot re-reads a changed passwd-file by itself: no reload.
+passdb {
+  driver = passwd-file
+  deny = yes
+  args = username_format=%s-%u $STATE/denied
+}
 passdb {
   driver = passwd-file
   mechanisms = plain login none
@@ -121,6 +142,15 @@ service imap-login {
   }
   inet_listener imaps {
     port = 993
+    ssl = yes
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 110
+  }
+  inet_listener pop3s {
+    port = 995
     ssl = yes
   }
 }
@@ -149,6 +179,12 @@ protocol imap {
   imap_idle_notify_interval = 2 mins
   mail_max_userip_connections = 100
 }
+# UIDL: the message's IMAP UID and the mailbox's UIDVALIDITY, so a message keeps its UIDL across
+# sessions and restarts (written out, not left to the version's default).
+protocol pop3 {
+  pop3_uidl_format = %08Xu%08Xv
+  mail_max_userip_connections = 100
+}
 log_path = $STATE/dovecot.log
 CONF
   # Debian's default auth-system.conf.ext puts a PAM passdb before ours: every login would first
@@ -159,7 +195,7 @@ CONF
   # added to an older stack) now; an unchanged one is left alone.
   if [ "$before" != "$(cat /etc/dovecot/local.conf /etc/dovecot/oauth2.conf.ext | md5sum)" ] \
      && pid_alive "$DOVECOT_PID"; then
-    doveadm reload; wait_port 993 up; wait_port 143 up
+    doveadm reload; wait_dovecot_ports
   fi
 }
 
@@ -226,7 +262,8 @@ detached() {
   )
 }
 
-start_dovecot() { pid_alive "$DOVECOT_PID" || detached dovecot </dev/null >/dev/null 2>&1; wait_port 993 up; wait_port 143 up; }
+wait_dovecot_ports() { wait_port 993 up; wait_port 143 up; wait_port 995 up; wait_port 110 up; }
+start_dovecot() { pid_alive "$DOVECOT_PID" || detached dovecot </dev/null >/dev/null 2>&1; wait_dovecot_ports; }
 start_postfix() { pid_alive "$POSTFIX_PID" || detached postfix start </dev/null >/dev/null 2>&1; wait_port 25 up; wait_port 587 up; wait_port 465 up; }
 stop_dovecot() { stop_pid "$DOVECOT_PID"; wait_port 993 down; }
 stop_postfix() { stop_pid "$POSTFIX_PID"; wait_port 25 down; }
@@ -239,13 +276,24 @@ set_rcpt_map() { # "code text" or empty
   postfix reload >/dev/null 2>&1
 }
 
-wait_auth() { # ok|fail: until Dovecot (which re-reads its passwd-file lazily) agrees
+wait_auth() { # ok|fail [service]: until Dovecot (which re-reads its passwd-files lazily) agrees
+  local svc=${2:-imap}
   for _ in $(seq 50); do
-    if doveadm auth test "canary@$DOMAIN" canary-secret >/dev/null 2>&1; then [ "$1" = ok ] && return 0
+    if doveadm auth test -x "service=$svc" "canary@$DOMAIN" canary-secret >/dev/null 2>&1; then [ "$1" = ok ] && return 0
     else [ "$1" = fail ] && return 0; fi
     sleep 0.1
   done
-  log "Dovecot did not start to $1 the canary login"; return 1
+  log "Dovecot did not start to $1 the canary's $svc login"; return 1
+}
+
+# POP3 logins refused for every user (the deny passdb), IMAP and SMTP AUTH logins untouched.
+# Only a passwd-file changes: no reload, so no session or login in progress on any listener is
+# disturbed; POP3 sessions already logged in stay open.
+set_pop3_denied() { # on|off
+  : > "$STATE/denied.new"
+  if [ "$1" = on ]; then for u in $USERS; do echo "pop3-$u@$DOMAIN::" >> "$STATE/denied.new"; done; fi
+  chmod 640 "$STATE/denied.new"; chgrp dovecot "$STATE/denied.new"
+  mv "$STATE/denied.new" "$STATE/denied"
 }
 
 # One listener down, nothing else touched: a kernel rule (nftables, its own table per fault)
@@ -278,11 +326,12 @@ accept_port() { # fault-name port...
   done
 }
 
-FAULTS="imap-down imap-refused smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data"
+FAULTS="imap-down imap-refused smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data pop3-down pop3-auth"
 
 fault() {
   local name=${1:-} mode=${2:-}
   case "$name:$mode" in
+    # Dovecot stopped: IMAP and POP3 alike (and LMTP delivery: mail waits in Postfix's queue)
     imap-down:on)   stop_dovecot ;;
     imap-down:off)  start_dovecot ;;
     smtp-down:on)   stop_postfix ;;
@@ -315,13 +364,85 @@ fault() {
     imap-refused:off) accept_port imap-refused 143 993 ;;
     imap-143-down:on)  refuse_port imap-143-down 143 ;;
     imap-143-down:off) accept_port imap-143-down 143 ;;
+    # POP3 gone, IMAP working: new connections to 110 and 995 refused, nothing else touched
+    pop3-down:on)  refuse_port pop3-down 110 995 ;;
+    pop3-down:off) accept_port pop3-down 110 995 ;;
+    # POP3 logins fail (-ERR) for every user, whatever the mechanism; IMAP and SMTP AUTH succeed
+    pop3-auth:on)  set_pop3_denied on; wait_auth fail pop3; wait_auth ok imap ;;
+    pop3-auth:off) set_pop3_denied off; wait_auth ok pop3 ;;
     *) echo "usage: mailstack.sh fault NAME on|off; NAME one of: $FAULTS" >&2; return 2 ;;
   esac
+}
+
+# Every listener answers a real login of the canary user (TLS checked against the stack's CA):
+# IMAP 143 STARTTLS and 993, POP3 110 STLS and 995, submission 587 STARTTLS and 465 AUTH. An
+# open port is not enough: Dovecot listens on 993 even when its imap-login binary is gone.
+# Each attempt is bounded by a 5 s socket timeout; a listener is retried until 30 s have passed,
+# then the first one still failing is named.
+check_logins() {
+  /usr/bin/python3 -I - "$STATE" "$DOMAIN" canary <<'PY'
+import imaplib, poplib, smtplib, ssl, sys, time
+state, domain, user = sys.argv[1:4]
+with open(f"{state}/secrets/{user}.password") as f:
+    pw = f.read().strip()
+login = f"{user}@{domain}"
+ctx = ssl.create_default_context(cafile=f"{state}/tls/ca.crt")
+H, T = "127.0.0.1", 5
+
+def imap143():
+    c = imaplib.IMAP4(H, 143, timeout=T); c.starttls(ssl_context=ctx); c.login(login, pw); c.logout()
+def imap993():
+    c = imaplib.IMAP4_SSL(H, 993, ssl_context=ctx, timeout=T); c.login(login, pw); c.logout()
+def pop110():
+    c = poplib.POP3(H, 110, timeout=T); c.stls(context=ctx); c.user(login); c.pass_(pw); c.quit()
+def pop995():
+    c = poplib.POP3_SSL(H, 995, context=ctx, timeout=T); c.user(login); c.pass_(pw); c.quit()
+def smtp587():
+    c = smtplib.SMTP(H, 587, timeout=T); c.starttls(context=ctx); c.login(login, pw); c.quit()
+def smtp465():
+    c = smtplib.SMTP_SSL(H, 465, context=ctx, timeout=T); c.login(login, pw); c.quit()
+
+LISTENERS = [("IMAP 143 (STARTTLS)", imap143), ("IMAPS 993", imap993),
+             ("POP3 110 (STLS)", pop110), ("POP3S 995", pop995),
+             ("submission 587 (STARTTLS)", smtp587), ("submissions 465", smtp465)]
+deadline = time.monotonic() + 30
+for name, attempt in LISTENERS:
+    while True:
+        try:
+            attempt()
+            break
+        except Exception as e:  # any failure: retried until the deadline, then reported
+            if time.monotonic() > deadline:
+                print(f"mailstack: {name}: no login as {login}: {type(e).__name__}: {e}",
+                      file=sys.stderr)
+                sys.exit(1)
+            time.sleep(0.5)
+PY
+}
+
+# Takes the stack's exclusive lock on fd 9 (tests/support/stack.rs takes the same lock, shared or
+# exclusive), unless an ancestor process already holds it, as with
+# `flock -x /tmp/mailcanary-mailstack.lock mailstack.sh up`: waiting for it then would wait for
+# ourselves.
+lock_stack() {
+  exec 9>"$LOCK"
+  flock -x -n 9 && return 0
+  local inode holders p h
+  inode=$(stat -c %i "$LOCK")
+  holders=$(awk -v i="$inode" '$2 == "FLOCK" && $4 == "WRITE" && $6 ~ (":" i "$") {print $5}' /proc/locks)
+  p=$$
+  while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+    for h in $holders; do [ "$h" = "$p" ] && { exec 9>&-; return 0; }; done
+    p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+  done
+  log "waiting for the stack lock ($LOCK): a test is using the stack"
+  flock -x 9
 }
 
 reset_faults() {
   # A clean `up` never inherits a fault left on by an interrupted test run.
   if [ -f /etc/dovecot/local.conf ]; then sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; fi
+  [ -f "$STATE/denied" ] && set_pop3_denied off
   local t
   for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^mailstack_/ {print $3}'); do
     nft delete table inet "$t"
@@ -332,15 +453,15 @@ case "${1:-}" in
   install) install_pkgs ;;
   up)
     install_pkgs
-    # Reconfiguring resets faults: wait until no test holds the stack (tests/support/stack.rs
-    # takes the same lock, shared or exclusive).
-    exec 9>/tmp/mailcanary-mailstack.lock; flock -x 9
+    # Reconfiguring resets faults: wait until no test holds the stack.
+    lock_stack
     # fd 9 is closed for everything that may start a daemon: a daemon inheriting it would hold
     # the lock for as long as it runs.
     make_certs; reset_faults; configure_dovecot 9>&-; configure_postfix 9>&-
     start_dovecot 9>&-; start_postfix 9>&-
+    check_logins 9>&-
     exec 9>&-
-    echo "mailstack up: SMTP 25/587/465, IMAP 143/993 on 127.0.0.1, CA $STATE/tls/ca.crt"
+    echo "mailstack up: SMTP 25/587/465, IMAP 143/993, POP3 110/995 on 127.0.0.1, logins checked, CA $STATE/tls/ca.crt"
     ;;
   down)   stop_postfix; stop_dovecot ;;
   status)

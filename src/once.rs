@@ -32,13 +32,19 @@ pub fn check(path: &Path, shard: Option<Shard>) -> bool {
                 c.agent.region
             );
             for i in &instances {
+                let (proto, auth) = match &i.client.pop3 {
+                    Some(p) => ("pop3", crate::config::profiles::pop3_auth_name(p.auth)),
+                    None => ("imap", i.client.imap.auth.as_str()),
+                };
+                let Some((ep, side)) = i.probe.reader(&i.client) else {
+                    continue;
+                };
                 println!(
-                    "  {:<24} imap {}:{} ({}, {})  smtp {}:{} ({}, {})",
+                    "  {:<24} {proto} {}:{} ({}, {auth})  smtp {}:{} ({}, {})",
                     i.key(),
-                    i.probe.imap.host,
-                    i.probe.imap.port(i.client.imap.tls, i.client.imap.port),
-                    i.client.imap.tls.as_str(),
-                    i.client.imap.auth.as_str(),
+                    ep.host,
+                    ep.port(side.tls, side.port),
+                    side.tls.as_str(),
                     i.probe.smtp.host,
                     i.probe.smtp.port(i.client.smtp.tls, i.client.smtp.port),
                     i.client.smtp.tls.as_str(),

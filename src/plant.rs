@@ -37,6 +37,13 @@ pub enum PlantError {
     Agent(#[from] AgentError),
     #[error("the client profile has no IMAP login")]
     NoImapLogin,
+    /// Sentinels live in an IMAP folder: a client profile that reads over POP3 cannot plant
+    /// them (nor check them).
+    #[error(
+        "client profile {0:?} reads over POP3; sentinels are planted and checked over IMAP \
+         only: name a client profile of the probe that reads over IMAP"
+    )]
+    Pop3Client(String),
     /// The IMAP server (or the login) failed a step.
     #[error(transparent)]
     Imap(#[from] Failure),
@@ -57,11 +64,19 @@ pub async fn plant(
     let inst = config
         .instances()
         .into_iter()
-        .find(|i| i.probe.name == probe && client.is_none_or(|c| i.client.name == c))
+        .filter(|i| i.probe.name == probe && client.is_none_or(|c| i.client.name == c))
+        // Without a client named, the first that reads over IMAP.
+        .min_by_key(|i| client.is_none() && i.client.reads_pop3())
         .ok_or_else(|| PlantError::NoSuchProbe {
             probe: probe.to_string(),
             client: client.map(str::to_string),
         })?;
+    if inst.client.reads_pop3() {
+        return Err(PlantError::Pop3Client(inst.client.name.clone()));
+    }
+    let Some(imap) = inst.probe.imap.as_ref() else {
+        return Err(PlantError::NoImapLogin);
+    };
     let ledger = Ledger::open(&config.agent.ledger_path)?;
     let (folder_before, before) = ledger.sentinels(probe)?;
     if !before.is_empty() && !replace {
@@ -74,7 +89,7 @@ pub async fn plant(
     let ctx = agent::cycle_ctx(&config, ledger.clone())?;
     let p = &inst.probe;
     let mut rec = Recorder::new(p.timeout, Duration::from_secs(300));
-    let (user, secret) = load_login(&p.imap, inst.client.imap.auth, Stage::ImapLogin)?
+    let (user, secret) = load_login(imap, inst.client.imap.auth, Stage::ImapLogin)?
         .ok_or(PlantError::NoImapLogin)?;
     rec.add_secret(secret.expose());
     let login = ImapLogin {
@@ -86,7 +101,7 @@ pub async fn plant(
     let mut s = ImapSession::open(
         &mut rec,
         &ctx.tls,
-        &p.imap,
+        imap,
         &inst.client.imap,
         &login,
         &p.mailbox,
@@ -140,7 +155,7 @@ pub async fn plant(
     println!(
         "planted {} sentinels for probe {probe} in folder {folder:?} of {}:",
         planted.len(),
-        p.imap.username
+        imap.username
     );
     for pl in &planted {
         println!(
@@ -152,4 +167,34 @@ pub async fn plant(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_profile_that_reads_over_pop3_cannot_plant_sentinels() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "key\n").unwrap();
+        let main = dir.path().join("m.toml");
+        std::fs::write(
+            &main,
+            "[agent]\nregion = \"t\"\nhmac_key_file = \"k\"\nledger_path = \"l.db\"\n\
+             [[probe]]\nname = \"p\"\nclients = [\"outlook_pop3\"]\nfrom = \"a@x.test\"\n\
+             to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
+             [probe.pop3]\nhost = \"h\"\npassword_file = \"k\"\n",
+        )
+        .unwrap();
+        for client in [None, Some("outlook_pop3")] {
+            match plant(&main, "p", client, false).await {
+                Err(PlantError::Pop3Client(c)) => assert_eq!(c, "outlook_pop3"),
+                other => panic!("{client:?}: {other:?}"),
+            }
+        }
+        assert!(
+            !dir.path().join("l.db").exists(),
+            "refused before the ledger"
+        );
+    }
 }

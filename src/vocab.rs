@@ -57,6 +57,12 @@ label_enum! {
         ImapSelect => "imap_select", "opening the mailbox (IMAP SELECT)";
         ImapSearch => "imap_search", "watching the mailbox for the canary (IDLE / SEARCH)";
         ImapFetch => "imap_fetch", "fetching the message";
+        Pop3Connect => "pop3_connect", "connecting to the POP3 server";
+        Pop3Tls => "pop3_tls", "TLS with the POP3 server";
+        Pop3Greeting => "pop3_greeting", "waiting for the POP3 greeting";
+        Pop3Login => "pop3_login", "POP3 login";
+        Pop3List => "pop3_list", "watching the POP3 mailbox for the canary (UIDL)";
+        Pop3Retr => "pop3_retr", "reading the message over POP3 (TOP / RETR)";
         Verify => "verify", "verifying the message content";
         Cleanup => "cleanup", "removing delivered canaries";
     }

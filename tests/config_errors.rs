@@ -37,7 +37,11 @@ fn the_valid_fixture_loads_with_defaults_and_overrides() {
     assert_eq!(p.name, "good", "the name defaults to the file name");
     assert_eq!(p.interval.as_secs(), 60);
     assert_eq!(p.lost_after, p.deadline * 10);
-    assert_eq!(p.imap.username, "a@example.test");
+    assert_eq!(
+        p.imap.as_ref().map(|e| e.username.as_str()),
+        Some("a@example.test")
+    );
+    assert!(p.pop3.is_none());
     let insts = c.instances();
     assert_eq!(insts.len(), 1);
     assert_eq!(insts[0].key(), "good/thunderbird");

@@ -53,7 +53,8 @@ const LAST_CYCLE_GAUGES: &[&str] = &[
 /// Fixed label value sets of the contract, space-separated.
 const STAGES: &str =
     "dns connect tls greeting ehlo auth mail_from rcpt data delivery imap_connect \
-    imap_tls imap_greeting imap_login imap_select imap_search imap_fetch verify cleanup";
+    imap_tls imap_greeting imap_login imap_select imap_search imap_fetch pop3_connect pop3_tls \
+    pop3_greeting pop3_login pop3_list pop3_retr verify cleanup";
 const REASONS: &str = "timeout refused reset tls_handshake cert_invalid auth_rejected temp_fail \
     perm_fail protocol_error not_delivered corrupt internal";
 const OUTCOMES: &str = "on_time late lost recovered duplicate corrupt";

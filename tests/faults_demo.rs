@@ -9,6 +9,7 @@ mod faults_common;
 
 use faults_common::demo::{run_row, scenarios, setup, Scenario, DEADLINE};
 use faults_common::{check, instance, rows, run_cycle, shared, Row, Source};
+use mailcanary::demo::setup::USER;
 use mailcanary::demo::{DeliveryFault, Fault};
 use mailcanary::ledger::Outcome;
 use mailcanary::probe::cycle::InstanceMemory;
@@ -134,6 +135,46 @@ async fn a_late_canary_is_settled_late_by_the_next_cycle() {
         .collect();
     assert_eq!(late.len(), 1, "{}", second.transcript);
     assert!(late[0].2 >= DEADLINE.as_secs_f64(), "delay {}", late[0].2);
+    st.server.shutdown().await;
+}
+
+/// POP3 deletes only at QUIT: a session dropped at QUIT (after its DELE) deletes nothing, and
+/// the canary, settled once already, is deleted by the next cycle's session without being
+/// counted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_session_dropped_at_quit_deletes_nothing_and_the_next_deletes_once() {
+    use mailcanary::demo::{Action, Pop3Step};
+    let st = setup("outlook_pop3").await;
+    let quit = Fault::Pop3(Pop3Step::Quit, Action::Reset);
+    st.server.faults().set(quit.clone());
+    let inst = instance(&st.config, "outlook_pop3");
+    let shared = shared(&st.config);
+    let mut mem = InstanceMemory::default();
+    let first = run_cycle(&shared, &inst, &mut mem).await;
+    let f = first.report.failure.clone().expect("the first cycle fails");
+    assert_eq!((f.stage.as_str(), f.reason.as_str()), ("cleanup", "reset"));
+    let id = first.report.canary_id.clone().expect("canary id");
+    let found = |id: &str| {
+        let store = st.server.store();
+        store
+            .search_header(USER, "INBOX", "X-Mailcanary-Id", id)
+            .len()
+    };
+    assert_eq!(found(&id), 1, "DELE without QUIT deleted the canary");
+    let settled = |r: &mailcanary::probe::cycle::CycleReport| {
+        r.settled.iter().filter(|(s, _, _)| *s == id).count()
+    };
+    assert_eq!(settled(&first.report), 1, "{}", first.transcript);
+    st.server.faults().clear(&quit);
+    let second = run_cycle(&shared, &inst, &mut mem).await;
+    assert!(second.report.success(), "{}", second.transcript);
+    assert_eq!(found(&id), 0, "deleted by the next session");
+    assert_eq!(
+        settled(&second.report),
+        0,
+        "counted once: {}",
+        second.transcript
+    );
     st.server.shutdown().await;
 }
 

@@ -59,31 +59,64 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
         // `[clients.ios_mail]` without `preset`: overrides of the preset of that name.
         None => profiles::preset(name),
     };
-    let imap = proto(
-        ctx,
-        true,
-        &s.imap_tls,
-        &s.imap_port,
-        &s.imap_auth,
-        base.as_ref().map(|b| &b.imap),
-        sec,
-    )?;
+    let base_pop3 = base.as_ref().and_then(|b| b.pop3.as_ref());
+    let pop3_keys = [&s.pop3_tls, &s.pop3_auth]
+        .into_iter()
+        .find_map(|k| k.as_ref().map(|k| k.span()))
+        .or_else(|| s.pop3_port.as_ref().map(|p| p.span()));
+    let pop3 = if pop3_keys.is_some() || base_pop3.is_some() {
+        imap_keys_on_pop3(ctx, s, base_pop3.is_some());
+        Some(proto(
+            ctx,
+            Side::Pop3,
+            (&s.pop3_tls, &s.pop3_port, &s.pop3_auth),
+            base_pop3,
+            sec,
+        )?)
+    } else {
+        None
+    };
+    let imap = match (&pop3, base.as_ref()) {
+        // Reading over POP3: the IMAP side is not used; keep the base's, or mirror POP3's.
+        (Some(_), Some(b)) => b.imap.clone(),
+        (Some(p), None) => ProtoProfile {
+            tls: p.tls,
+            port: profiles::default_port(true, p.tls),
+            auth: p.auth,
+        },
+        (None, _) => proto(
+            ctx,
+            Side::Imap,
+            (&s.imap_tls, &s.imap_port, &s.imap_auth),
+            base.as_ref().map(|b| &b.imap),
+            sec,
+        )?,
+    };
     let smtp = proto(
         ctx,
-        false,
-        &s.smtp_tls,
-        &s.smtp_port,
-        &s.smtp_auth,
+        Side::Smtp,
+        (&s.smtp_tls, &s.smtp_port, &s.smtp_auth),
         base.as_ref().map(|b| &b.smtp),
         sec,
     )?;
-    ctx.plaintext_auth(s, sec, &imap, &smtp);
+    ctx.plaintext_auth(s, sec, &imap, pop3.as_ref(), &smtp);
     let poll = ctx.duration_at_least(
         &s.poll_interval,
         Duration::from_secs(5),
         Limits::MIN_POLL_INTERVAL,
     );
     let watch = match &s.watch {
+        Some(w) if pop3.is_some() && w.get_ref() == "idle" => {
+            ctx.err(
+                w,
+                "POP3 has no IDLE: a profile that reads over POP3 polls (set poll_interval)",
+            );
+            return None;
+        }
+        _ if pop3.is_some() => match (base.as_ref().map(|b| b.watch), &s.poll_interval) {
+            (Some(Watch::Poll(d)), None) => Watch::Poll(d),
+            _ => Watch::Poll(poll),
+        },
         Some(w) => match w.get_ref().as_str() {
             "idle" => Watch::Idle,
             "poll" => Watch::Poll(poll),
@@ -99,6 +132,14 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
         },
     };
     let id = match &s.id {
+        Some(m) if pop3.is_some() => {
+            ctx.err(
+                m,
+                "id is IMAP ID (RFC 2971): a profile that reads over POP3 sends none",
+            );
+            return None;
+        }
+        None if pop3.is_some() => Vec::new(),
         Some(m) => {
             ctx.id_fields(m);
             m.get_ref()
@@ -113,6 +154,7 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
         imap,
         smtp,
         id,
+        pop3,
         watch,
         allow_plaintext_auth: match &s.allow_plaintext_auth {
             Some(a) => *a.get_ref(),
@@ -121,17 +163,78 @@ fn client(ctx: &mut Ctx, name: &str, sec: &Spanned<raw::ClientSection>) -> Optio
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The protocol side of a profile a [`proto`] call reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Imap => "imap",
+            Side::Pop3 => "pop3",
+            Side::Smtp => "smtp",
+        }
+    }
+
+    fn default_port(self, tls: TlsMode) -> u16 {
+        match self {
+            Side::Imap => profiles::default_port(true, tls),
+            Side::Pop3 => profiles::pop3_default_port(tls),
+            Side::Smtp => profiles::default_port(false, tls),
+        }
+    }
+
+    fn auth(self, s: &str) -> Option<AuthMech> {
+        match self {
+            Side::Pop3 => match s {
+                "user" => Some(AuthMech::Login),
+                "login" | "none" => None,
+                other => AuthMech::parse(other),
+            },
+            _ => AuthMech::parse(s),
+        }
+    }
+}
+
+type Keys<'a> = (
+    &'a Option<Spanned<String>>,
+    &'a Option<Spanned<i64>>,
+    &'a Option<Spanned<String>>,
+);
+
+/// A profile reads over IMAP or POP3, never both: on a POP3 profile, an `imap_*` key is an
+/// error naming it (a POP3 preset has no IMAP side to override; a profile with `pop3_*` keys
+/// chose POP3).
+fn imap_keys_on_pop3(ctx: &mut Ctx, s: &raw::ClientSection, pop3_preset: bool) {
+    let why = if pop3_preset {
+        "its preset reads over POP3"
+    } else {
+        "it sets pop3_* keys"
+    };
+    let msg =
+        |k: &str| format!("a profile reads over IMAP or POP3, never both: {k} is set, but {why}");
+    for (k, v) in [("imap_tls", &s.imap_tls), ("imap_auth", &s.imap_auth)] {
+        if let Some(v) = v {
+            ctx.err(v, msg(k));
+        }
+    }
+    if let Some(v) = &s.imap_port {
+        ctx.err(v, msg("imap_port"));
+    }
+}
+
 fn proto(
     ctx: &mut Ctx,
-    imap: bool,
-    tls: &Option<Spanned<String>>,
-    port: &Option<Spanned<i64>>,
-    auth: &Option<Spanned<String>>,
+    side: Side,
+    (tls, port, auth): Keys,
     base: Option<&ProtoProfile>,
     anchor: &Spanned<raw::ClientSection>,
 ) -> Option<ProtoProfile> {
-    let which = if imap { "imap" } else { "smtp" };
+    let which = side.name();
     let tls = match (tls, base) {
         (Some(t), _) => match TlsMode::parse(t.get_ref()) {
             Some(m) => m,
@@ -147,6 +250,13 @@ fn proto(
             }
         },
         (None, Some(b)) => b.tls,
+        (None, None) if side == Side::Pop3 => {
+            ctx.err(
+                anchor,
+                "pop3_tls is required when the profile does not start from a POP3 preset",
+            );
+            return None;
+        }
         (None, None) => {
             ctx.err(
                 anchor,
@@ -157,20 +267,28 @@ fn proto(
     };
     let auth_field = auth.as_ref();
     let auth = match (auth, base) {
-        (Some(a), _) => match AuthMech::parse(a.get_ref()) {
+        (Some(a), _) => match side.auth(a.get_ref()) {
             Some(m) => m,
             None => {
+                let allowed = match side {
+                    Side::Pop3 => "user, plain, xoauth2, oauthbearer",
+                    _ => "login, plain, xoauth2, oauthbearer, none",
+                };
                 ctx.err(
                     a,
-                    format!(
-                        "must be one of login, plain, xoauth2, oauthbearer, none; got {:?}",
-                        a.get_ref()
-                    ),
+                    format!("must be one of {allowed}; got {:?}", a.get_ref()),
                 );
                 return None;
             }
         },
         (None, Some(b)) => b.auth,
+        (None, None) if side == Side::Pop3 => {
+            ctx.err(
+                anchor,
+                "pop3_auth is required when the profile does not start from a POP3 preset",
+            );
+            return None;
+        }
         (None, None) => {
             ctx.err(
                 anchor,
@@ -179,7 +297,7 @@ fn proto(
             return None;
         }
     };
-    if imap && auth == AuthMech::None {
+    if side == Side::Imap && auth == AuthMech::None {
         match auth_field {
             Some(a) => ctx.err(
                 a,
@@ -191,7 +309,7 @@ fn proto(
     }
     let default_port = match base {
         Some(b) if b.tls == tls => b.port,
-        _ => profiles::default_port(imap, tls),
+        _ => side.default_port(tls),
     };
     let port = ctx.port(port).unwrap_or(default_port);
     Some(ProtoProfile { tls, port, auth })
@@ -252,5 +370,57 @@ mod tests {
         assert_eq!(p.watch, Watch::Idle);
         assert_eq!(p.id[1], ("version".to_string(), "140.0".to_string()));
         assert_eq!((base.imap.tls, base.imap.port), (TlsMode::StartTls, 143));
+    }
+
+    fn load_pop3(clients: &str, listed: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "key\n").unwrap();
+        let main = dir.path().join("m.toml");
+        std::fs::write(
+            &main,
+            format!(
+                "[agent]\nregion = \"t\"\nhmac_key_file = \"k\"\n{clients}\n\
+                 [[probe]]\nname = \"p\"\nclients = [{listed}]\nfrom = \"a@x.test\"\n\
+                 to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
+                 [probe.pop3]\nhost = \"h\"\npassword_file = \"k\"\noauth_token_file = \"k\"\nstarttls_port = 1110\n"
+            ),
+        )
+        .unwrap();
+        Config::load(&main).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_pop3_profile_of_its_own_or_moved_from_a_preset_reads_over_pop3() {
+        let c = load_pop3(
+            "[clients.isp]\npop3_tls = \"starttls\"\npop3_auth = \"user\"\n\
+             smtp_tls = \"starttls\"\nsmtp_auth = \"plain\"\npoll_interval = \"2s\"\n\
+             [clients.tb]\npreset = \"thunderbird\"\npop3_tls = \"implicit\"\n\
+             pop3_auth = \"oauthbearer\"\n",
+            "\"isp\", \"tb\", \"outlook_pop3\"",
+        );
+        let p = &c.probes[0];
+        assert!(p.imap.is_none());
+        let isp = &p.clients[0];
+        let pop3 = isp.pop3.as_ref().unwrap();
+        assert_eq!(
+            (pop3.tls, pop3.port, pop3.auth),
+            (TlsMode::StartTls, 110, AuthMech::Login)
+        );
+        assert_eq!(isp.watch, Watch::Poll(Duration::from_secs(2)));
+        let (ep, side) = p.reader(isp).unwrap();
+        assert_eq!(
+            ep.port(side.tls, side.port),
+            1110,
+            "the endpoint's port for the mode"
+        );
+        let tb = &p.clients[1];
+        let pop3 = tb.pop3.as_ref().unwrap();
+        assert_eq!((pop3.port, pop3.auth), (995, AuthMech::OAuthBearer));
+        assert!(
+            matches!(tb.watch, Watch::Poll(_)),
+            "POP3 polls even from an IDLE preset"
+        );
+        assert!(tb.id.is_empty(), "no IMAP ID over POP3");
+        assert_eq!(p.clients[2].pop3.as_ref().unwrap().auth, AuthMech::Login);
     }
 }

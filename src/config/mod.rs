@@ -110,7 +110,24 @@ pub struct Probe {
     /// The largest IMAP literal (in bytes) the probe reads; a larger one fails the step.
     pub imap_max_literal: u64,
     pub smtp: Endpoint,
-    pub imap: Endpoint,
+    /// `[imap]`: present when a client profile of the probe reads over IMAP.
+    pub imap: Option<Endpoint>,
+    /// `[pop3]`: present when a client profile of the probe reads over POP3.
+    pub pop3: Option<Endpoint>,
+}
+
+impl Probe {
+    /// The endpoint `client` reads from (`[pop3]` or `[imap]`) and its side of the profile;
+    /// `None` only for a profile the probe does not list.
+    pub fn reader<'a>(
+        &'a self,
+        client: &'a ClientProfile,
+    ) -> Option<(&'a Endpoint, &'a profiles::ProtoProfile)> {
+        match &client.pop3 {
+            Some(p) => self.pop3.as_ref().map(|e| (e, p)),
+            None => self.imap.as_ref().map(|e| (e, &client.imap)),
+        }
+    }
 }
 
 /// Where a server is and how to log in to it.

@@ -4,7 +4,7 @@
 use super::ctx::{read, Ctx, Defaults, Limits};
 use super::endpoints::endpoint;
 use super::error::{ConfigError, Source};
-use super::profiles::{AuthMech, ClientProfile};
+use super::profiles::{pop3_auth_name, AuthMech, ClientProfile};
 use super::raw;
 use super::rules::{default_lost_after, mx_needs_server_name};
 use super::{is_valid_name, Probe};
@@ -128,13 +128,18 @@ pub(super) fn probe(
         ctx.mailbox_name(m);
     }
     // Which profiles need a password or a token on each side, for the error that names them.
-    let needs = |imap: bool, oauth: bool| -> Option<String> {
+    let needs = |side: Side, oauth: bool| -> Option<String> {
         let names: Vec<String> = profiles
             .iter()
             .filter_map(|p| {
-                let a = if imap { p.imap.auth } else { p.smtp.auth };
+                let (a, name) = match (side, &p.pop3) {
+                    (Side::Smtp, _) => (p.smtp.auth, p.smtp.auth.as_str()),
+                    (Side::Imap, None) => (p.imap.auth, p.imap.auth.as_str()),
+                    (Side::Pop3, Some(pop3)) => (pop3.auth, pop3_auth_name(pop3.auth)),
+                    _ => return None,
+                };
                 (a != AuthMech::None && a.is_oauth() == oauth)
-                    .then(|| format!("{} ({})", p.name, a.as_str()))
+                    .then(|| format!("{} ({name})", p.name))
             })
             .collect();
         (!names.is_empty()).then(|| format!("client profiles {} log in with it", names.join(", ")))
@@ -143,20 +148,52 @@ pub(super) fn probe(
         ctx,
         &s.smtp,
         s.from.get_ref(),
-        needs(false, false),
-        needs(false, true),
+        needs(Side::Smtp, false),
+        needs(Side::Smtp, true),
         timeout,
         true,
     );
-    let imap = endpoint(
-        ctx,
-        &s.imap,
-        s.to.get_ref(),
-        needs(true, false),
-        needs(true, true),
-        timeout,
-        false,
-    );
+    let mut reader = |side: Side, given: &Option<Spanned<raw::EndpointSection>>| {
+        let readers: Vec<&str> = profiles
+            .iter()
+            .filter(|p| p.reads_pop3() == (side == Side::Pop3))
+            .map(|p| p.name.as_str())
+            .collect();
+        let table = if side == Side::Pop3 { "pop3" } else { "imap" };
+        let proto = table.to_uppercase();
+        match given {
+            Some(t) if readers.is_empty() && !profiles.is_empty() => {
+                ctx.err(
+                    t,
+                    format!("no client profile of this probe reads over {proto}: remove [{table}]"),
+                );
+                None
+            }
+            Some(t) => endpoint(
+                ctx,
+                t,
+                s.to.get_ref(),
+                needs(side, false),
+                needs(side, true),
+                timeout,
+                false,
+            ),
+            None if !readers.is_empty() => {
+                ctx.err(
+                    sec,
+                    format!(
+                        "[{table}] is required: client profiles {} read over {proto}",
+                        readers.join(", ")
+                    ),
+                );
+                None
+            }
+            None => None,
+        }
+    };
+    let imap = reader(Side::Imap, &s.imap);
+    let pop3 = reader(Side::Pop3, &s.pop3);
+    pop3_rules(ctx, s, &profiles);
     mx_needs_server_name(ctx, s.smtp.get_ref(), &profiles);
     let sentinel_folder = match &s.sentinel_folder {
         Some(f) => {
@@ -207,6 +244,50 @@ pub(super) fn probe(
         sentinel_every,
         imap_max_literal,
         smtp: smtp?,
-        imap: imap?,
+        imap,
+        pop3,
     })
+}
+
+/// Which side of a profile an endpoint serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Smtp,
+    Imap,
+    Pop3,
+}
+
+/// What POP3 cannot do, said where the probe asks for it: POP3 reads only the inbox, and
+/// sentinels (stored in a folder of their own) are checked over IMAP only.
+fn pop3_rules(ctx: &mut Ctx, s: &raw::ProbeSection, profiles: &[ClientProfile]) {
+    let pop3: Vec<&str> = profiles
+        .iter()
+        .filter(|p| p.reads_pop3())
+        .map(|p| p.name.as_str())
+        .collect();
+    if pop3.is_empty() {
+        return;
+    }
+    if let Some(m) = s.mailbox.as_ref().filter(|m| m.get_ref() != "INBOX") {
+        ctx.err(
+            m,
+            format!(
+                "POP3 reads only the inbox, and client profiles {} read over POP3: \
+                 leave mailbox unset (INBOX)",
+                pop3.join(", ")
+            ),
+        );
+    }
+    if pop3.len() == profiles.len() {
+        let folder = s.sentinel_folder.as_ref().map(|f| f.span());
+        let every = s.sentinel_every.as_ref().map(|e| e.span());
+        if let Some(span) = folder.or(every) {
+            let e = ctx.src.error_at(
+                Some(span),
+                "sentinels are checked over IMAP only, and every client profile of this \
+                 probe reads over POP3",
+            );
+            ctx.errors.push(e);
+        }
+    }
 }

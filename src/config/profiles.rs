@@ -2,7 +2,8 @@
 //! ship with mailcanary.
 //!
 //! A profile fixes the TLS mode and default port of each protocol, the auth mechanism, the IMAP
-//! ID it announces and whether it waits for new mail with IDLE or by polling. A probe runs once
+//! ID it announces and whether it waits for new mail with IDLE or by polling. A profile reads
+//! mail over IMAP or, when it has a `pop3` side, over POP3 (always by polling), never both. A probe runs once
 //! per profile it lists, so "only iOS users are broken" shows up as one red profile. The values
 //! of each preset, and why, are in `docs/client-profiles.md`.
 
@@ -100,7 +101,11 @@ pub struct ProtoProfile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientProfile {
     pub name: String,
+    /// How the profile would read over IMAP; not used when `pop3` is set.
     pub imap: ProtoProfile,
+    /// The profile reads over POP3 with these settings (auth `login` is USER/PASS) instead of
+    /// IMAP; its watch is then always `Poll`.
+    pub pop3: Option<ProtoProfile>,
     pub smtp: ProtoProfile,
     /// IMAP ID fields, sent after the greeting when not empty.
     pub id: Vec<(String, String)>,
@@ -110,7 +115,45 @@ pub struct ClientProfile {
 }
 
 /// Names of the built-in presets.
-pub const PRESET_NAMES: &[&str] = &["ios_mail", "outlook", "thunderbird", "gmail_android"];
+pub const PRESET_NAMES: &[&str] = &[
+    "ios_mail",
+    "outlook",
+    "thunderbird",
+    "gmail_android",
+    "outlook_pop3",
+    "thunderbird_pop3",
+];
+
+impl ClientProfile {
+    /// Whether this profile reads over POP3 (else over IMAP).
+    pub fn reads_pop3(&self) -> bool {
+        self.pop3.is_some()
+    }
+}
+
+/// The default POP3 port in a TLS mode: 995 for implicit TLS, else 110 (RFC 1939, RFC 2595).
+pub fn pop3_default_port(tls: TlsMode) -> u16 {
+    match tls {
+        TlsMode::Implicit => 995,
+        _ => 110,
+    }
+}
+
+/// The POP3 name of an auth mechanism: `user` for USER/PASS, else the SASL name.
+pub fn pop3_auth_name(m: AuthMech) -> &'static str {
+    match m {
+        AuthMech::Login => "user",
+        other => other.as_str(),
+    }
+}
+
+fn pop3(tls: TlsMode, auth: AuthMech) -> Option<ProtoProfile> {
+    Some(ProtoProfile {
+        tls,
+        port: pop3_default_port(tls),
+        auth,
+    })
+}
 
 /// The default port for a protocol in a TLS mode.
 pub fn default_port(imap: bool, tls: TlsMode) -> u16 {
@@ -157,6 +200,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
                 ("os", "iOS"),
                 ("os-version", "18.1 (22B83)"),
             ]),
+            pop3: None,
             watch: Watch::Idle,
             allow_plaintext_auth: false,
         },
@@ -167,6 +211,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             imap: proto(true, Implicit, Login),
             smtp: proto(false, StartTls, Login),
             id: Vec::new(),
+            pop3: None,
             watch: Watch::Poll(Duration::from_secs(5)),
             allow_plaintext_auth: false,
         },
@@ -177,6 +222,7 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             imap: proto(true, StartTls, Plain),
             smtp: proto(false, Implicit, Plain),
             id: id(&[("name", "Thunderbird"), ("version", "128.5.0")]),
+            pop3: None,
             watch: Watch::Idle,
             allow_plaintext_auth: false,
         },
@@ -188,6 +234,31 @@ pub fn preset(name: &str) -> Option<ClientProfile> {
             imap: proto(true, Implicit, Login),
             smtp: proto(false, Implicit, Plain),
             id: id(&[("name", "com.google.android.gm"), ("os", "android")]),
+            pop3: None,
+            watch: Watch::Poll(Duration::from_secs(5)),
+            allow_plaintext_auth: false,
+        },
+        // Outlook desktop with a POP3 account, as ISPs publish it: POP3 on 995 with SSL and
+        // USER/PASS ("Logon using clear text authentication" over TLS), SMTP 587 STARTTLS with
+        // AUTH LOGIN; it downloads on its send/receive timer, so it polls.
+        "outlook_pop3" => ClientProfile {
+            name: name.into(),
+            imap: proto(true, Implicit, Login),
+            smtp: proto(false, StartTls, Login),
+            id: Vec::new(),
+            pop3: pop3(Implicit, Login),
+            watch: Watch::Poll(Duration::from_secs(5)),
+            allow_plaintext_auth: false,
+        },
+        // Thunderbird with a POP3 account: POP3 995 "SSL/TLS" with "Normal password", which it
+        // sends as AUTH PLAIN when CAPA offers it; SMTP 465 implicit TLS with AUTH PLAIN. It
+        // checks for new messages on a timer, so it polls.
+        "thunderbird_pop3" => ClientProfile {
+            name: name.into(),
+            imap: proto(true, Implicit, Plain),
+            smtp: proto(false, Implicit, Plain),
+            id: Vec::new(),
+            pop3: pop3(Implicit, Plain),
             watch: Watch::Poll(Duration::from_secs(5)),
             allow_plaintext_auth: false,
         },
@@ -207,7 +278,7 @@ mod tests {
             assert_eq!(a.name, PRESET_NAMES[i]);
             for b in &all[i + 1..] {
                 assert!(
-                    a.imap != b.imap || a.smtp != b.smtp || a.watch != b.watch,
+                    a.imap != b.imap || a.smtp != b.smtp || a.watch != b.watch || a.pop3 != b.pop3,
                     "{} and {} talk the same way",
                     a.name,
                     b.name
@@ -215,5 +286,21 @@ mod tests {
             }
         }
         assert!(preset("mutt").is_none());
+    }
+
+    #[test]
+    fn the_pop3_presets_read_over_pop3_on_995_and_poll() {
+        for name in ["outlook_pop3", "thunderbird_pop3"] {
+            let p = preset(name).unwrap();
+            let pop3 = p.pop3.unwrap();
+            assert_eq!((pop3.tls, pop3.port), (TlsMode::Implicit, 995), "{name}");
+            assert!(matches!(p.watch, Watch::Poll(_)), "{name}");
+        }
+        assert_eq!(
+            preset("outlook_pop3").unwrap().pop3.unwrap().auth,
+            AuthMech::Login
+        );
+        assert_eq!(pop3_auth_name(AuthMech::Login), "user");
+        assert!(!preset("outlook").unwrap().reads_pop3());
     }
 }

@@ -74,10 +74,13 @@ pub struct ProbeSection {
     pub sentinel_folder: Option<Spanned<String>>,
     /// Check the sentinels every Nth cycle.
     pub sentinel_every: Option<Spanned<i64>>,
-    /// The largest IMAP literal (message body) read, in bytes.
+    /// The largest IMAP literal (message body) read, in bytes; also the largest POP3 message.
     pub imap_max_literal: Option<Spanned<i64>>,
     pub smtp: Spanned<EndpointSection>,
-    pub imap: Spanned<EndpointSection>,
+    /// Required when a listed client profile reads over IMAP.
+    pub imap: Option<Spanned<EndpointSection>>,
+    /// Required when a listed client profile reads over POP3; the same keys as `[imap]`.
+    pub pop3: Option<Spanned<EndpointSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +121,11 @@ pub struct ClientSection {
     pub smtp_tls: Option<Spanned<String>>,
     pub smtp_port: Option<Spanned<i64>>,
     pub smtp_auth: Option<Spanned<String>>,
+    /// Read over POP3 instead of IMAP: `implicit`, `starttls` (STLS) or `none`.
+    pub pop3_tls: Option<Spanned<String>>,
+    pub pop3_port: Option<Spanned<i64>>,
+    /// `user` (USER/PASS), `plain`, `xoauth2` or `oauthbearer` (AUTH, RFC 5034).
+    pub pop3_auth: Option<Spanned<String>>,
     /// IMAP ID fields (RFC 2971) sent after the greeting, e.g. `{ name = "iPhone Mail" }`.
     pub id: Option<Spanned<BTreeMap<String, String>>>,
     /// `idle` or `poll`.

@@ -82,6 +82,7 @@ impl Ctx<'_> {
         s: &raw::ClientSection,
         anchor: &Spanned<raw::ClientSection>,
         imap: &ProtoProfile,
+        pop3: Option<&ProtoProfile>,
         smtp: &ProtoProfile,
     ) {
         if s.allow_plaintext_auth
@@ -90,10 +91,11 @@ impl Ctx<'_> {
         {
             return;
         }
-        for (which, p, tls, auth) in [
-            ("imap", imap, &s.imap_tls, &s.imap_auth),
-            ("smtp", smtp, &s.smtp_tls, &s.smtp_auth),
-        ] {
+        let reader = match pop3 {
+            Some(p) => ("pop3", p, &s.pop3_tls, &s.pop3_auth),
+            None => ("imap", imap, &s.imap_tls, &s.imap_auth),
+        };
+        for (which, p, tls, auth) in [reader, ("smtp", smtp, &s.smtp_tls, &s.smtp_auth)] {
             if !sends_credentials_in_clear(p) {
                 continue;
             }
@@ -106,7 +108,11 @@ impl Ctx<'_> {
                 "{which}_tls = \"none\" with {which}_auth = \"{}\" sends the {what} in clear \
                  text; use \"implicit\" or \"starttls\", or set allow_plaintext_auth = true \
                  in this profile (test servers only)",
-                p.auth.as_str()
+                if which == "pop3" {
+                    super::profiles::pop3_auth_name(p.auth)
+                } else {
+                    p.auth.as_str()
+                }
             );
             match tls.as_ref().or(auth.as_ref()) {
                 Some(at) => self.err(at, msg),
@@ -121,9 +127,13 @@ pub fn sends_credentials_in_clear(p: &ProtoProfile) -> bool {
     p.tls == TlsMode::None && p.auth != AuthMech::None
 }
 
-/// The sides (`imap`, `smtp`) on which `profile` logs in without TLS.
+/// The sides (`imap` or `pop3`, `smtp`) on which `profile` logs in without TLS.
 pub fn plaintext_auth_sides(profile: &ClientProfile) -> Vec<&'static str> {
-    [("imap", &profile.imap), ("smtp", &profile.smtp)]
+    let reader = match &profile.pop3 {
+        Some(p) => ("pop3", p),
+        None => ("imap", &profile.imap),
+    };
+    [reader, ("smtp", &profile.smtp)]
         .into_iter()
         .filter(|(_, p)| sends_credentials_in_clear(p))
         .map(|(w, _)| w)

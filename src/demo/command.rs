@@ -85,13 +85,15 @@ async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
         })?;
     let url = format!("http://{}", opts.listen);
     println!(
-        "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}) and the agent\n\
-         probing it under {} client profile(s).\n\n  status page  {url}/\n  metrics      {url}/metrics\n  \
+        "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}, POP3 {} / {}) and\n\
+         the agent probing it under {} client profile(s).\n\n  status page  {url}/\n  metrics      {url}/metrics\n  \
          config       {}\n\nCtrl-C to stop.",
         server.addrs().smtp,
         server.addrs().smtps,
         server.addrs().imap,
         server.addrs().imaps,
+        server.addrs().pop3,
+        server.addrs().pop3s,
         opts.clients.len(),
         config.display()
     );

@@ -1,9 +1,10 @@
-//! Fault injection: the fault vocabulary (`Fault`, `SmtpStep`, `ImapStep`, `Action`, ...) and
+//! Fault injection: the fault vocabulary (`Fault`, `SmtpStep`, `ImapStep`, `Pop3Step`, `Action`,
+//! ...) and
 //! `Faults`, the runtime switchboard shared by every listener and session of one `DemoServer`.
 //!
 //! A fault occupies a *slot*: setting a fault replaces whatever was in its slot, clearing a
 //! fault empties its slot (the action or payload of the fault passed to `clear` is ignored).
-//! Slots are: one per SMTP step, one per IMAP step, one certificate slot per protocol, one IDLE
+//! Slots are: one per SMTP, IMAP and POP3 step, one certificate slot per protocol, one IDLE
 //! slot, and one slot per delivery-fault kind (delay, hold, duplicate, corrupt), so e.g. a
 //! delivery delay and duplication can be active at once. Every change bumps a generation
 //! counter that listeners watch (used to close and reopen listeners for `Action::Refuse`).
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 pub enum Proto {
     Smtp,
     Imap,
+    Pop3,
 }
 
 /// The point of an SMTP session where an [`Action`] replaces normal behaviour. For command
@@ -58,6 +60,26 @@ pub enum ImapStep {
     Idle,
 }
 
+/// The point of a POP3 session where an [`Action`] replaces normal behaviour, taken after the
+/// command line has been read. `User` is the USER command; `Auth` is where the credentials are
+/// judged: PASS, or the end of an AUTH exchange (the reply that would be `+OK` or `-ERR [AUTH]`).
+/// `Stat` covers STAT, `List` LIST, `Retr` both RETR and TOP. `Quit` is taken before the
+/// deletions are committed: an action that does not answer `+OK` commits nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pop3Step {
+    Greeting,
+    Capa,
+    Stls,
+    User,
+    Auth,
+    Stat,
+    List,
+    Uidl,
+    Retr,
+    Dele,
+    Quit,
+}
+
 /// What the server does at a faulted step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -80,13 +102,16 @@ pub enum Action {
     /// SMTP: reply with this code and text (text should start with the enhanced status code,
     /// e.g. `Reply(451, "4.3.0 Try again later")`). A 2xx/3xx code lets the step proceed with
     /// this text; 4xx/5xx rejects it; 421 also closes the connection.
-    /// IMAP: answered as a tagged NO with this text.
+    /// IMAP: answered as a tagged NO with this text. POP3: `-ERR` with this text, as `No`.
     Reply(u16, String),
     /// IMAP: tagged NO with this text (at `Login` with `[AUTHENTICATIONFAILED]`, at `Greeting`
     /// an untagged BYE and close); a text `"[CODE] text"` sends that response code instead,
     /// e.g. `No("[UNAVAILABLE] Try later")`. SMTP: `550` with this text.
+    /// POP3: `-ERR` with this text (at `Auth`: `-ERR [AUTH] text`, unless the text starts with
+    /// its own response code, e.g. `No("[SYS/TEMP] Try later")`; at `Greeting`: then close).
     No(String),
     /// IMAP: tagged BAD with this text (at `Greeting`: BYE and close). SMTP: `500` with this text.
+    /// POP3: `-ERR` with this text, as `No`.
     Bad(String),
     /// More than any client should read, in place of the reply; then the connection is closed.
     Flood(Flood),
@@ -97,13 +122,17 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flood {
     /// One reply line of this many bytes: SMTP `220 xxx…` (greeting) or `250 xxx…`, IMAP
-    /// `* OK xxx…`.
+    /// `* OK xxx…`, POP3 `+OK xxx…`.
     LongLine(u64),
     /// A reply that never ends: SMTP `220-`/`250-` continuation lines, IMAP untagged `* OK`
-    /// responses, until the client hangs up.
+    /// responses, until the client hangs up. POP3: at a multi-line step (`Capa`, `List`, `Uidl`,
+    /// `Retr`) `+OK` and body lines without the terminating `.`; elsewhere a `+OK` line without
+    /// end.
     Endless,
     /// IMAP: `* 1 FETCH (UID 1 BODY[] {n}` announcing a literal of `n` bytes, then the bytes.
-    /// SMTP: like `LongLine(n)`.
+    /// SMTP: like `LongLine(n)`. POP3: at a multi-line step `+OK` and `n` bytes of well-formed
+    /// 80-byte lines, then the terminating `.` (at `Retr`: a huge message); elsewhere like
+    /// `LongLine(n)`.
     Literal(u64),
 }
 
@@ -150,6 +179,7 @@ pub enum DeliveryFault {
 pub enum Fault {
     Smtp(SmtpStep, Action),
     Imap(ImapStep, Action),
+    Pop3(Pop3Step, Action),
     Cert(Proto, CertFault),
     Idle(IdleFault),
     Delivery(DeliveryFault),
@@ -159,6 +189,7 @@ pub enum Fault {
 enum Slot {
     Smtp(SmtpStep),
     Imap(ImapStep),
+    Pop3(Pop3Step),
     Cert(Proto),
     Idle,
     DeliveryDelay,
@@ -172,6 +203,7 @@ impl Fault {
         match self {
             Fault::Smtp(step, _) => Slot::Smtp(*step),
             Fault::Imap(step, _) => Slot::Imap(*step),
+            Fault::Pop3(step, _) => Slot::Pop3(*step),
             Fault::Cert(proto, _) => Slot::Cert(*proto),
             Fault::Idle(_) => Slot::Idle,
             Fault::Delivery(DeliveryFault::Delay(_)) => Slot::DeliveryDelay,
@@ -250,8 +282,8 @@ impl Faults {
         self.lock().values().cloned().collect()
     }
 
-    /// Convenience: reject authentication on both protocols (SMTP `535 5.7.8`, IMAP
-    /// `NO [AUTHENTICATIONFAILED]`).
+    /// Convenience: reject authentication on every protocol (SMTP `535 5.7.8`, IMAP
+    /// `NO [AUTHENTICATIONFAILED]`, POP3 `-ERR [AUTH]`).
     pub fn reject_auth(&self) {
         self.set(Fault::Smtp(
             SmtpStep::Auth,
@@ -259,6 +291,10 @@ impl Faults {
         ));
         self.set(Fault::Imap(
             ImapStep::Login,
+            Action::No("Authentication failed.".into()),
+        ));
+        self.set(Fault::Pop3(
+            Pop3Step::Auth,
             Action::No("Authentication failed.".into()),
         ));
     }
@@ -282,11 +318,19 @@ impl Faults {
         }
     }
 
+    pub(crate) fn pop3(&self, step: Pop3Step) -> Option<Action> {
+        match self.lock().get(&Slot::Pop3(step)) {
+            Some(Fault::Pop3(_, action)) => Some(action.clone()),
+            _ => None,
+        }
+    }
+
     /// True while connections to `proto` must be refused at the TCP level.
     pub(crate) fn refused(&self, proto: Proto) -> bool {
         let action = match proto {
             Proto::Smtp => self.smtp(SmtpStep::Greeting),
             Proto::Imap => self.imap(ImapStep::Greeting),
+            Proto::Pop3 => self.pop3(Pop3Step::Greeting),
         };
         matches!(action, Some(Action::Refuse))
     }
@@ -322,76 +366,4 @@ impl Faults {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_replaces_same_slot_and_clear_ignores_payload() {
-        let f = Faults::new();
-        f.set(Fault::Smtp(
-            SmtpStep::RcptTo,
-            Action::Reply(451, "4.3.0 a".into()),
-        ));
-        f.set(Fault::Smtp(
-            SmtpStep::RcptTo,
-            Action::Reply(550, "5.1.1 b".into()),
-        ));
-        assert_eq!(f.active().len(), 1);
-        assert_eq!(
-            f.smtp(SmtpStep::RcptTo),
-            Some(Action::Reply(550, "5.1.1 b".into()))
-        );
-        assert_eq!(f.smtp(SmtpStep::MailFrom), None);
-        f.clear(&Fault::Smtp(SmtpStep::RcptTo, Action::Stall));
-        assert_eq!(f.smtp(SmtpStep::RcptTo), None);
-        assert!(f.active().is_empty());
-    }
-
-    #[test]
-    fn protocols_and_slots_are_independent() {
-        let f = Faults::new();
-        f.set(Fault::Smtp(SmtpStep::Greeting, Action::Refuse));
-        f.set(Fault::Imap(ImapStep::Select, Action::No("nope".into())));
-        f.set(Fault::Cert(Proto::Imap, CertFault::Expired));
-        f.set(Fault::Delivery(DeliveryFault::Duplicate));
-        f.set(Fault::Delivery(DeliveryFault::Delay(Duration::from_secs(
-            3,
-        ))));
-        assert!(f.refused(Proto::Smtp));
-        assert!(!f.refused(Proto::Imap));
-        assert_eq!(f.cert(Proto::Imap), Some(CertFault::Expired));
-        assert_eq!(f.cert(Proto::Smtp), None);
-        let plan = f.delivery_plan();
-        assert!(plan.duplicate && !plan.hold && !plan.corrupt);
-        assert_eq!(plan.extra_delay, Duration::from_secs(3));
-        f.clear(&Fault::Delivery(DeliveryFault::Duplicate));
-        assert!(!f.delivery_plan().duplicate);
-        assert_eq!(f.delivery_plan().extra_delay, Duration::from_secs(3));
-        f.clear_all();
-        assert!(f.active().is_empty());
-    }
-
-    #[test]
-    fn changes_are_observable() {
-        let f = Faults::new();
-        let mut rx = f.subscribe();
-        assert!(!rx.has_changed().unwrap());
-        f.set(Fault::Idle(IdleFault::NeverPush));
-        assert!(rx.has_changed().unwrap());
-        rx.mark_unchanged();
-        f.clone().clear_all();
-        assert!(rx.has_changed().unwrap());
-        assert_eq!(f.idle(), None);
-    }
-
-    #[test]
-    fn reject_auth_sets_both_protocols() {
-        let f = Faults::new();
-        f.reject_auth();
-        assert!(matches!(
-            f.smtp(SmtpStep::Auth),
-            Some(Action::Reply(535, _))
-        ));
-        assert!(matches!(f.imap(ImapStep::Login), Some(Action::No(_))));
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
-//! The four listeners (SMTP plain+STARTTLS, SMTPS, IMAP plain+STARTTLS, IMAPS): binding on
+//! The six listeners (SMTP plain+STARTTLS, SMTPS, IMAP plain+STARTTLS, IMAPS, POP3 plain+STLS,
+//! POP3S): binding on
 //! loopback, the accept loop, and the `Refuse` fault, which closes a protocol's listeners so
 //! connects get ECONNREFUSED, and rebinds them on the same port when the fault is cleared.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::demo::faults::Proto;
-use crate::demo::{imap, smtp, Shared};
+use crate::demo::{imap, pop3, smtp, Shared};
 
 /// Which listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub(crate) enum Kind {
     Smtps,
     Imap,
     Imaps,
+    Pop3,
+    Pop3s,
 }
 
 impl Kind {
@@ -26,11 +29,12 @@ impl Kind {
         match self {
             Kind::Smtp | Kind::Smtps => Proto::Smtp,
             Kind::Imap | Kind::Imaps => Proto::Imap,
+            Kind::Pop3 | Kind::Pop3s => Proto::Pop3,
         }
     }
 
     pub fn implicit_tls(self) -> bool {
-        matches!(self, Kind::Smtps | Kind::Imaps)
+        matches!(self, Kind::Smtps | Kind::Imaps | Kind::Pop3s)
     }
 }
 
@@ -95,6 +99,7 @@ pub(crate) async fn run(shared: Arc<Shared>, kind: Kind, listener: TcpListener, 
                         match kind.proto() {
                             Proto::Smtp => smtp::serve(conn_shared, tcp, kind.implicit_tls()).await,
                             Proto::Imap => imap::serve(conn_shared, tcp, kind.implicit_tls()).await,
+                            Proto::Pop3 => pop3::serve(conn_shared, tcp, kind.implicit_tls()).await,
                         }
                     });
                 }

@@ -1,5 +1,5 @@
-//! The embedded demo mail server: SMTP (plain+STARTTLS and implicit TLS) and IMAP (plain+
-//! STARTTLS and implicit TLS) over one shared in-memory store, all on 127.0.0.1 with
+//! The embedded demo mail server: SMTP, IMAP and POP3 (each plain with STARTTLS/STLS, and
+//! implicit TLS) over one shared in-memory store, all on 127.0.0.1 with
 //! ephemeral ports, with a private CA, runtime fault injection and a delivery log that records
 //! the exact instant each message becomes visible to IMAP.
 //!
@@ -10,15 +10,16 @@
 //!
 //! | fault | symptom at the client |
 //! | --- | --- |
-//! | `Smtp/Imap(Greeting, Refuse)` | listeners closed: ECONNREFUSED; reopened on the same port on clear |
+//! | `Smtp/Imap/Pop3(Greeting, Refuse)` | listeners closed: ECONNREFUSED; reopened on the same port on clear |
 //! | `(step, Reset)` | TCP RST after the step's command was read (at `Greeting`: right after accept) |
 //! | `(step, Close)` | clean close (FIN) instead of the reply |
 //! | `(step, Stall)` | no reply ever; the client's read times out |
 //! | `(step, Drip(d))` | the reply, one byte per `d` |
 //! | `(step, Garbage)` | non-protocol bytes instead of the reply (IMAP: then silence) |
-//! | `(step, Flood(LongLine(n)/Endless/Literal(n)))` | an `n`-byte reply line / a reply that never ends / (IMAP) a literal of `n` bytes, then close |
+//! | `(step, Flood(LongLine(n)/Endless/Literal(n)))` | an `n`-byte reply line / a reply that never ends / (IMAP) a literal of `n` bytes, (POP3, multi-line steps) `n` bytes of body lines, then close |
 //! | `Smtp(step, Reply(code, text))` | that reply; 4xx/5xx reject the step, 421 also closes |
 //! | `Imap(step, No/Bad(text))` | tagged NO/BAD (`Login`: `NO [AUTHENTICATIONFAILED]`; `Greeting`: `* BYE`); a NO text `"[CODE] text"` carries that response code |
+//! | `Pop3(step, No/Bad/Reply(text))` | `-ERR text` (`Auth`: `-ERR [AUTH] text` unless the text carries its own code; `Greeting`: then close); at `Quit` nothing is committed |
 //! | `Cert(proto, Expired/WrongName)` | TLS handshake presents an expired / wrong-name cert (same CA) |
 //! | `Idle(DropConnection/NeverPush)` | idling session closed instead of pushed / never pushed |
 //! | `Delivery(Delay(d)/Hold/Duplicate/Corrupt)` | late / held until `release_held` / twice / altered body |
@@ -41,6 +42,7 @@ pub mod faults;
 mod imap;
 mod listener;
 mod message;
+mod pop3;
 mod sasl;
 pub mod scenario;
 pub mod setup;
@@ -57,7 +59,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use faults::{
-    Action, CertFault, DeliveryFault, Fault, Faults, Flood, IdleFault, ImapStep, Proto, SmtpStep,
+    Action, CertFault, DeliveryFault, Fault, Faults, Flood, IdleFault, ImapStep, Pop3Step, Proto,
+    SmtpStep,
 };
 pub use store::{Delivered, Store, StoreError, StoredMessage, User};
 
@@ -73,8 +76,9 @@ pub struct ServerOptions {
     pub hostname: String,
     /// Header whose value `Delivered::tracking_id` carries (default `X-Mailcanary-Id`).
     pub track_header: String,
-    /// Offer and accept AUTH/LOGIN on connections without TLS (default false: like Postfix
-    /// with `smtpd_tls_auth_only` and Dovecot with `disable_plaintext_auth`).
+    /// Offer and accept AUTH/LOGIN (POP3: USER/PASS and AUTH) on connections without TLS
+    /// (default false: like Postfix with `smtpd_tls_auth_only` and Dovecot with
+    /// `disable_plaintext_auth`).
     pub allow_plaintext_auth: bool,
     /// Require SMTP AUTH before MAIL FROM (default false: accepts mail for local users, like an MX).
     pub require_auth: bool,
@@ -117,6 +121,10 @@ pub struct Addrs {
     pub imap: SocketAddr,
     /// IMAP over implicit TLS ("993-like").
     pub imaps: SocketAddr,
+    /// POP3, plain with STLS ("110-like").
+    pub pop3: SocketAddr,
+    /// POP3 over implicit TLS ("995-like").
+    pub pop3s: SocketAddr,
 }
 
 /// State shared by the listeners, sessions and delivery tasks.
@@ -157,7 +165,7 @@ pub struct DemoServer {
 }
 
 impl DemoServer {
-    /// Generate the TLS material, bind the four listeners on 127.0.0.1:0 and start serving.
+    /// Generate the TLS material, bind the six listeners on 127.0.0.1:0 and start serving.
     pub async fn start(opts: ServerOptions) -> std::io::Result<DemoServer> {
         let tls = tls::TlsAssets::generate(&opts.hostname)?;
         let store = Store::new(opts.users.clone(), opts.track_header.clone());
@@ -179,6 +187,8 @@ impl DemoServer {
             listener::Kind::Smtps,
             listener::Kind::Imap,
             listener::Kind::Imaps,
+            listener::Kind::Pop3,
+            listener::Kind::Pop3s,
         ] {
             let l = listener::bind(loopback)?;
             let addr = l.local_addr()?;
@@ -189,6 +199,8 @@ impl DemoServer {
             smtps: bound[1].2,
             imap: bound[2].2,
             imaps: bound[3].2,
+            pop3: bound[4].2,
+            pop3s: bound[5].2,
         };
         for (kind, l, addr) in bound {
             shared.spawn(listener::run(shared.clone(), kind, l, addr));
@@ -275,7 +287,8 @@ impl DemoServer {
         self.shared.queue.held_count()
     }
 
-    /// Stop listeners and sessions (IMAP sessions get `* BYE`, SMTP ones `421`), cancel
+    /// Stop listeners and sessions (IMAP sessions get `* BYE`, SMTP ones `421`, POP3 ones
+    /// `-ERR`), cancel
     /// pending delayed deliveries, and wait (at most 5 s) for every task to end.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);

@@ -19,12 +19,24 @@ pub fn phases(i: &Instance) -> Vec<Stage> {
     if i.client.smtp.auth != crate::config::AuthMech::None {
         v.push(Stage::Auth);
     }
-    v.extend([
-        Stage::MailFrom,
-        Stage::Rcpt,
-        Stage::Data,
-        Stage::ImapConnect,
-    ]);
+    v.extend([Stage::MailFrom, Stage::Rcpt, Stage::Data]);
+    if let Some(pop3) = &i.client.pop3 {
+        v.push(Stage::Pop3Connect);
+        if pop3.tls != TlsMode::None {
+            v.push(Stage::Pop3Tls);
+        }
+        v.extend([
+            Stage::Pop3Greeting,
+            Stage::Pop3Login,
+            Stage::Pop3List,
+            Stage::Pop3Retr,
+        ]);
+        if i.probe.cleanup {
+            v.push(Stage::Cleanup);
+        }
+        return v;
+    }
+    v.push(Stage::ImapConnect);
     if i.client.imap.tls != TlsMode::None {
         v.push(Stage::ImapTls);
     }
@@ -41,11 +53,17 @@ pub fn phases(i: &Instance) -> Vec<Stage> {
     v
 }
 
-/// The `host:port` endpoints an instance talks to (the `endpoint` label of certificate expiry).
-pub fn endpoints(i: &Instance) -> [String; 2] {
+/// The `host:port` endpoints an instance talks to (the `endpoint` label of certificate expiry):
+/// SMTP, and IMAP or POP3.
+pub fn endpoints(i: &Instance) -> Vec<String> {
     let (p, c) = (&i.probe, &i.client);
-    [
-        format!("{}:{}", p.smtp.host, p.smtp.port(c.smtp.tls, c.smtp.port)),
-        format!("{}:{}", p.imap.host, p.imap.port(c.imap.tls, c.imap.port)),
-    ]
+    let mut v = vec![format!(
+        "{}:{}",
+        p.smtp.host,
+        p.smtp.port(c.smtp.tls, c.smtp.port)
+    )];
+    if let Some((ep, side)) = p.reader(c) {
+        v.push(format!("{}:{}", ep.host, ep.port(side.tls, side.port)));
+    }
+    v
 }

@@ -37,6 +37,9 @@ pub struct InstanceMemory {
     /// The server's capabilities after login, as last asked, and cycles since.
     pub caps: Option<Caps>,
     pub caps_age: u64,
+    /// POP3 unique-ids already read and not to be read again (not this instance's, or kept
+    /// with cleanup off); only those still listed are kept.
+    pub pop3_seen: HashSet<String>,
 }
 
 /// Everything a cycle observed.

@@ -13,48 +13,25 @@
 //! recovered after being declared lost). When several steps fail, the cycle reports the first to
 //! fail, in the order the cycle ran them (IMAP session, then SMTP, then the watch); a fault of
 //! the agent itself (its ledger, its credentials) only when no step of the mail service failed.
+//!
+//! A profile that reads over POP3 runs [`super::pop3::poll`] instead: its own sessions, the same
+//! SMTP send and the same conclusion of the cycle (`conclude.rs`).
 
 use super::canary;
+use super::conclude::{conclude, mark_accepted, send};
+pub(crate) use super::conclude::{load_login, owner};
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
-use super::fault::{local_fault, LocalFault};
 use super::imap::{ImapLogin, ImapSession};
 use super::recorder::{later, Recorder};
 use super::settle::{settle_found, sweep};
-use super::smtp::{self, Accepted, SmtpSession};
 use super::watch::{sweep_due, watch};
 use super::{Failure, Reason, Stage};
-use crate::config::{AuthMech, Endpoint, Instance, Watch};
-use crate::ledger::{self, NewCanary, Outcome, Owner};
-use crate::secret::Secret;
+use crate::config::{Instance, Watch};
 use std::time::SystemTime;
 use tokio::time::Instant;
 
 /// Cycles that reuse the capabilities the server last announced before asking it again.
 const CAPS_ASKED_EVERY: u64 = 100;
-
-/// Who a canary of `i` belongs to in the ledger.
-pub(crate) fn owner(i: &Instance) -> Owner {
-    Owner {
-        probe: i.probe.name.clone(),
-        client: i.client.name.clone(),
-        region: i.region.clone(),
-    }
-}
-
-pub(crate) fn load_login(
-    ep: &Endpoint,
-    mech: AuthMech,
-    stage: Stage,
-) -> Result<Option<(String, Secret)>, Failure> {
-    let source = match mech {
-        AuthMech::None => return Ok(None),
-        m if m.is_oauth() => ep.oauth_token.as_ref(),
-        _ => ep.password.as_ref(),
-    };
-    let source = source.ok_or_else(|| local_fault(stage, LocalFault::NoCredential))?;
-    let secret = source.load().map_err(|e| local_fault(stage, e))?;
-    Ok(Some((ep.username.clone(), secret)))
-}
 
 /// Runs one cycle of `inst`, filling `report` (made by [`CycleReport::new`]) as it goes: a cycle
 /// cut off from outside leaves in it what it had found, the outcomes it settled among them.
@@ -66,15 +43,22 @@ pub async fn run(
     rec: &mut Recorder,
     report: &mut CycleReport,
 ) {
-    let started = report.started;
+    if inst.client.reads_pop3() {
+        return super::pop3::poll::run(ctx, inst, mem, rec, report).await;
+    }
     let began = Instant::now();
     let mut failures: Vec<Failure> = Vec::new();
     let owner = owner(inst);
     let p = &inst.probe;
     let c = &inst.client;
+    let Some(imap_ep) = p.imap.as_ref() else {
+        // Validation requires [imap] for a profile that reads over IMAP.
+        let f = Failure::new(Stage::ImapConnect, Reason::Internal, "no [imap] endpoint");
+        return conclude(ctx, &owner, vec![f], mem, rec, report, began).await;
+    };
 
     // IMAP first, so IDLE is armed before the canary can arrive.
-    let mut imap = match load_login(&p.imap, c.imap.auth, Stage::ImapLogin) {
+    let mut imap = match load_login(imap_ep, c.imap.auth, Stage::ImapLogin) {
         Ok(Some((user, secret))) => {
             rec.add_secret(secret.expose());
             let login = ImapLogin {
@@ -88,7 +72,7 @@ pub async fn run(
             let opened = ImapSession::open(
                 rec,
                 &ctx.tls,
-                &p.imap,
+                imap_ep,
                 &c.imap,
                 &login,
                 &p.mailbox,
@@ -233,126 +217,5 @@ pub async fn run(
         s.close(rec.budget());
     }
 
-    // One transaction: declare lost what is overdue, record this cycle, count what is open.
-    let first = reported(&failures).map(|f| (f.stage.as_str(), f.reason.as_str()));
-    let (ledger, o) = (ctx.ledger.clone(), owner.clone());
-    let (now, started_at) = (ledger::now(), ledger::unix(started));
-    let end = ledger
-        .run(move |l| l.end_cycle(&o, now, started_at, first))
-        .await;
-    match end {
-        Ok(end) => {
-            report
-                .settled
-                .extend(end.lost.into_iter().map(|id| (id, Outcome::Lost, 0.0)));
-            report.in_flight = Some(end.in_flight);
-            mem.open = Some(end.open);
-        }
-        Err(e) => {
-            mem.open = None;
-            failures.push(local_fault(Stage::Delivery, e))
-        }
-    }
-    report.recorded = true;
-    report.failure = reported(&failures).cloned();
-    if report.failure.is_some() {
-        // Whatever went wrong, the next cycle asks the server what it offers.
-        mem.caps = None;
-    }
-    report.steps = std::mem::take(&mut rec.steps);
-    report.certs = std::mem::take(&mut rec.certs);
-    report.duration = began.elapsed();
-}
-
-/// The failure a cycle reports: the first failure of the mail service, in the order the cycle
-/// met them; only when there is none, the first fault of the agent itself (reason `internal`),
-/// which is then not counted as a failed cycle (see `events`).
-fn reported(failures: &[Failure]) -> Option<&Failure> {
-    failures
-        .iter()
-        .find(|f| f.reason != Reason::Internal)
-        .or_else(|| failures.first())
-}
-
-/// Sends the canary, recording it in the ledger before DATA (the caller records the 250, see
-/// [`mark_accepted`]).
-async fn send(
-    ctx: &CycleCtx,
-    inst: &Instance,
-    owner: &Owner,
-    canary: &canary::Canary,
-    rec: &mut Recorder,
-) -> Result<Accepted, Failure> {
-    let p = &inst.probe;
-    let login = match load_login(&p.smtp, inst.client.smtp.auth, Stage::Auth)? {
-        Some((u, s)) if inst.client.smtp.auth.is_oauth() => smtp::Login::Token(u, s),
-        Some((u, s)) => smtp::Login::Password(u, s),
-        None => smtp::Login::None,
-    };
-    if let smtp::Login::Password(_, s) | smtp::Login::Token(_, s) = &login {
-        rec.add_secret(s.expose());
-    }
-    let session = SmtpSession::open(
-        rec,
-        &ctx.tls,
-        &p.smtp,
-        &inst.client.smtp,
-        &login,
-        &p.from,
-        &p.to,
-    )
-    .await?;
-    let entry = NewCanary {
-        id: canary.id.clone(),
-        owner: owner.clone(),
-        sent_at: ledger::now(),
-        deadline: p.deadline,
-        lost_after: p.lost_after,
-    };
-    ctx.ledger
-        .run(move |l| l.record_sending(&entry))
-        .await
-        .map_err(|e| local_fault(Stage::Data, e))?;
-    let id = canary.id.clone();
-    let sent = session.data(rec, &canary.message).await;
-    if let Err(f) = &sent {
-        // A reply that refused the message means it was never in flight; a timeout or a reset
-        // leaves it open: the server may have taken it.
-        if matches!(f.reason, Reason::TempFail | Reason::PermFail) {
-            let _ = ctx.ledger.run(move |l| l.mark_rejected(&id)).await;
-        }
-    }
-    sent
-}
-
-/// Records in the ledger that the server accepted canary `id` (in flight from then on).
-async fn mark_accepted(ctx: &CycleCtx, id: &str, acc: &Accepted) -> Result<(), Failure> {
-    let (id, at, q) = (
-        id.to_string(),
-        ledger::unix(acc.at_wall),
-        acc.queue_id.clone(),
-    );
-    ctx.ledger
-        .run(move |l| l.mark_accepted(&id, at, q.as_deref()))
-        .await
-        .map_err(|e| local_fault(Stage::Data, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_mail_failure_is_reported_before_a_fault_of_the_agent() {
-        let local = local_fault(Stage::Data, crate::ledger::LedgerError::Stopped);
-        let mail = Failure::new(Stage::ImapSearch, Reason::Timeout, "no answer");
-        let both = [local.clone(), mail.clone()];
-        assert_eq!(reported(&both).map(|f| f.stage), Some(Stage::ImapSearch));
-        let only_local = [local];
-        assert_eq!(
-            reported(&only_local).map(|f| f.reason),
-            Some(Reason::Internal)
-        );
-        assert!(reported(&[]).is_none());
-    }
+    conclude(ctx, &owner, failures, mem, rec, report, began).await;
 }

@@ -7,20 +7,24 @@
 //! - [`bounded`]: the limits on what a server can make the probe read;
 //! - [`smtp`]: sending a canary with per-phase timings;
 //! - [`imap`]: the watcher session (login, select, IDLE or poll, fetch, cleanup);
+//! - [`pop3`]: the watcher for profiles that read over POP3 (a session per poll);
 //! - [`canary`]: building and verifying signed canary messages;
 //! - [`sentinel`]: the stored messages checked for presence, bytes and flags;
 //! - [`recorder`]: runs each step under its deadline and keeps the transcript;
-//! - [`cycle`]: puts them together; `settle` records what was found in the ledger; `watch`
+//! - [`cycle`]: puts them together (`conclude` holds what both readers share: SMTP send and
+//!   the end of a cycle); `settle` records what was found in the ledger; `watch`
 //!   waits for the canary and decides whether a cycle sweeps for earlier ones.
 
 pub mod bounded;
 pub mod canary;
+mod conclude;
 mod context;
 pub mod cycle;
 pub mod dns;
 mod fault;
 pub mod imap;
 pub mod net;
+pub mod pop3;
 pub mod recorder;
 pub mod sentinel;
 mod settle;

@@ -51,7 +51,7 @@ pub(super) async fn settle_found(
     result.map(|_| valid)
 }
 
-enum Examined {
+pub(super) enum Examined {
     /// One of ours, intact.
     Valid,
     /// One of ours (its id is in the ledger) that no longer verifies: kept for inspection,
@@ -61,8 +61,9 @@ enum Examined {
     Foreign,
 }
 
-/// Verifies one message and settles it in the ledger.
-async fn examine(
+/// Verifies one message and settles it in the ledger. `uid` tells copies of one canary apart
+/// (an IMAP UID; over POP3, [`crate::probe::pop3::poll`] derives one from the unique-id).
+pub(super) async fn examine(
     ctx: &CycleCtx,
     owner: &Owner,
     uid: u32,

@@ -196,8 +196,10 @@ pub(crate) const PRESETS: &[&str] = &[
     "outlook",
     "thunderbird",
     "gmail_android",
+    "outlook_pop3",
     "mutt",
 ];
+pub(crate) const POP3_AUTH: &[&str] = &["user", "plain", "xoauth2", "oauthbearer", "login"];
 pub(crate) const WATCH: &[&str] = &["idle", "poll"];
 pub(crate) const ID: &[&str] = &["name", "version", "iPhone Mail", "os"];
 
@@ -314,6 +316,9 @@ pub(crate) fn main_file() -> impl Strategy<Value = String> {
             ("smtp_auth", txt(AUTH)),
             ("imap_port", num()),
             ("smtp_port", num()),
+            ("pop3_tls", txt(TLS)),
+            ("pop3_auth", txt(POP3_AUTH)),
+            ("pop3_port", num()),
             ("watch", txt(WATCH)),
             ("poll_interval", dur()),
             ("allow_plaintext_auth", flag()),

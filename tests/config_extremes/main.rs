@@ -74,7 +74,10 @@ fn loaded(c: &Config) -> Result<(), TestCaseError> {
         for (w, s) in [("from", &p.from), ("to", &p.to), ("mailbox", &p.mailbox)] {
             no_control(w, s)?;
         }
-        for e in [&p.smtp, &p.imap] {
+        for e in [Some(&p.smtp), p.imap.as_ref(), p.pop3.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             no_control("host", &e.host)?;
             no_control("username", &e.username)?;
             no_control(

@@ -6,8 +6,8 @@ use super::{instance, run_cycle, shared, Ran, Row};
 use mailcanary::config::{Config, Probe};
 use mailcanary::demo::command::{write_config, DemoProbe};
 use mailcanary::demo::{
-    Action, Addrs, CertFault, DeliveryFault, DemoServer, Fault, Flood, IdleFault, ImapStep, Proto,
-    ServerOptions, SmtpStep,
+    Action, Addrs, CertFault, DeliveryFault, DemoServer, Fault, Flood, IdleFault, ImapStep,
+    Pop3Step, Proto, ServerOptions, SmtpStep,
 };
 use mailcanary::probe::cycle::InstanceMemory;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub struct Scenario {
     pub tweak: Option<fn(&mut Probe, Addrs)>,
 }
 
-fn s(id: &'static str, faults: Vec<Fault>) -> Scenario {
+pub(super) fn s(id: &'static str, faults: Vec<Fault>) -> Scenario {
     Scenario {
         id,
         faults,
@@ -56,7 +56,7 @@ fn long_line() -> Action {
 }
 
 /// A reply that never ends.
-fn endless() -> Action {
+pub(super) fn endless() -> Action {
     Action::Flood(Flood::Endless)
 }
 
@@ -244,6 +244,7 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![Fault::Delivery(DeliveryFault::Corrupt)],
         ),
     ]);
+    v.extend(super::pop3::scenarios());
     v
 }
 
@@ -285,6 +286,7 @@ pub async fn setup_with(profile: &str, extra: &str) -> Setup {
         &[probe],
     )
     .expect("write config");
+    super::pop3::move_to_pop3(dir.path(), profile, server.addrs());
     let config = Config::load(&main).unwrap_or_else(|e| panic!("config: {e}"));
     Setup {
         server,
@@ -305,6 +307,7 @@ pub async fn run_row(row: &Row, sc: &Scenario) -> Ran {
         match f {
             Fault::Smtp(SmtpStep::Greeting, Action::Refuse) => refused(&[a.smtp, a.smtps]).await,
             Fault::Imap(ImapStep::Greeting, Action::Refuse) => refused(&[a.imap, a.imaps]).await,
+            Fault::Pop3(Pop3Step::Greeting, Action::Refuse) => refused(&[a.pop3, a.pop3s]).await,
             _ => {}
         }
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod demo;
+pub mod pop3;
 
 use mailcanary::config::{Config, Instance};
 use mailcanary::events;

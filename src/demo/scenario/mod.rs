@@ -5,7 +5,7 @@
 //! | at (speed 1) | phase | what the servers do |
 //! | --- | --- | --- |
 //! | 0 s | 1/4 normal | nothing wrong |
-//! | 30 s | 2/4 storage failure | IMAP logins get `NO [UNAVAILABLE]`; SMTP still says 250, but the mail it accepts is written to the broken storage and never delivered |
+//! | 30 s | 2/4 storage failure | IMAP logins get `NO [UNAVAILABLE]`, POP3 logins `-ERR [SYS/TEMP]`; SMTP still says 250, but the mail it accepts is written to the broken storage and never delivered |
 //! | 45 s | (2/4) | the provider stops writing to the broken storage: mail accepted from now on is queued (held) |
 //! | 90 s | 3/4 partial restore | storage back: the queue is delivered (late), logins work again, except for iOS Mail |
 //! | 135 s | 4/4 full restore | iOS Mail logs in again and finds its mail (late) |
@@ -33,7 +33,9 @@
 //! recomputes what the report must say.
 
 use crate::demo::setup::{DemoProbe, PASSWORD, TOKEN, USER};
-use crate::demo::{Action, Addrs, DeliveryFault, DemoServer, Fault, ImapStep, ServerOptions, User};
+use crate::demo::{
+    Action, Addrs, DeliveryFault, DemoServer, Fault, ImapStep, Pop3Step, ServerOptions, User,
+};
 use crate::status::{set_notice, Notice};
 use std::path::Path;
 use std::time::Duration;
@@ -52,6 +54,17 @@ pub const SWALLOWED: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The reply to every IMAP login while storage is down.
 pub const LOGIN_REPLY: &str =
     "[UNAVAILABLE] Mailbox storage temporarily unavailable, try again later";
+/// The reply to every POP3 login while storage is down (RFC 3206's temporary system error).
+pub const POP3_LOGIN_REPLY: &str =
+    "[SYS/TEMP] Mailbox storage temporarily unavailable, try again later";
+
+/// The faults of a broken mailbox storage: IMAP and POP3 logins fail alike.
+fn storage_faults() -> [Fault; 2] {
+    [
+        Fault::Imap(ImapStep::Login, Action::No(LOGIN_REPLY.into())),
+        Fault::Pop3(Pop3Step::Auth, Action::No(POP3_LOGIN_REPLY.into())),
+    ]
+}
 
 // The timeline at speed 1, in seconds from the start.
 const AT_FAILURE: f64 = 30.0;
@@ -212,7 +225,7 @@ impl Libero {
             ..Record::default()
         };
         let wait = |at: f64| tokio::time::sleep_until(start + Duration::from_secs_f64(at / speed));
-        let storage = Fault::Imap(ImapStep::Login, Action::No(LOGIN_REPLY.into()));
+        let storage = storage_faults();
         let swallow = Fault::Delivery(DeliveryFault::Delay(SWALLOWED));
         let hold = Fault::Delivery(DeliveryFault::Hold);
 
@@ -222,7 +235,7 @@ impl Libero {
         wait(AT_FAILURE).await;
         for s in self.servers() {
             s.faults().set(swallow.clone());
-            s.faults().set(storage.clone());
+            storage.iter().for_each(|f| s.faults().set(f.clone()));
         }
         let now = crate::ledger::now();
         rec.swallowing.from = Some(now);
@@ -249,7 +262,7 @@ impl Libero {
         for s in self.servers() {
             s.faults().clear(&hold);
         }
-        self.main.faults().clear(&storage);
+        storage.iter().for_each(|f| self.main.faults().clear(f));
         rec.servers[0].login_broken.until = Some(crate::ledger::now());
         rec.servers[0].released = self.main.release_held();
         rec.servers[1].released = self.ios.release_held();
@@ -262,7 +275,7 @@ impl Libero {
         self.save(&mut rec, record_path)?;
 
         wait(AT_FULL).await;
-        self.ios.faults().clear(&storage);
+        storage.iter().for_each(|f| self.ios.faults().clear(f));
         rec.servers[1].login_broken.until = Some(crate::ledger::now());
         self.phase(&mut rec, 4);
         self.save(&mut rec, record_path)?;
@@ -360,6 +373,14 @@ fn say(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_storage_failure_breaks_imap_and_pop3_logins() {
+        let f = crate::demo::Faults::new();
+        storage_faults().into_iter().for_each(|x| f.set(x));
+        assert!(matches!(f.imap(ImapStep::Login), Some(Action::No(t)) if t == LOGIN_REPLY));
+        assert!(matches!(f.pop3(Pop3Step::Auth), Some(Action::No(t)) if t == POP3_LOGIN_REPLY));
+    }
 
     #[test]
     fn the_probe_scales_with_speed() {
