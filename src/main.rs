@@ -61,7 +61,7 @@ enum Command {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "ios_mail,outlook,thunderbird,gmail_android"
+            default_value = "ios_mail,outlook,thunderbird,gmail_android,outlook_pop3"
         )]
         clients: Vec<String>,
         /// Replay an incident instead of running normally: `libero` (January 2023: storage

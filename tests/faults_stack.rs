@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 use support::mailbox;
-use support::stack::{self, Fault, ProbeSpec};
+use support::stack::{self, Fault, ProbeSpec, DOMAIN, STATE};
 
 /// Stack faults this suite knows how to run; must equal the ids of the document's table.
 const KNOWN: &[&str] = &[
@@ -33,7 +33,11 @@ const KNOWN: &[&str] = &[
     "imap-auth",
     "imap-143-down",
     "imap-refused",
+    "pop3-down",
+    "pop3-auth",
 ];
+/// Stack faults that break POP3 only: while one is on, an IMAP profile still delivers.
+const POP3_ONLY: &[&str] = &["pop3-down", "pop3-auth"];
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -43,19 +47,36 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// A config with one probe for `user` under the four presets: `deadline = 3s`, and the
-/// support module's `timeout = 5s` (Dovecot answers a failed login only after its 2 s
-/// `auth_failure_delay`, so a 2 s step timeout would turn `auth_rejected` into `timeout`).
+/// A config with one probe for `user` under the four IMAP presets and `outlook_pop3` (with a
+/// `[pop3]` endpoint on Dovecot's POP3): `deadline = 3s`, and the support module's
+/// `timeout = 5s` (Dovecot answers a failed login only after its 2 s `auth_failure_delay`, so a
+/// 2 s step timeout would turn `auth_rejected` into `timeout`).
 fn config(dir: &Path, user: &str) -> Config {
     let spec = ProbeSpec {
         name: "faults",
         user,
-        clients: &["ios_mail", "outlook", "thunderbird", "gmail_android"],
+        clients: &[
+            "ios_mail",
+            "outlook",
+            "thunderbird",
+            "gmail_android",
+            "outlook_pop3",
+        ],
         interval: "30s",
         deadline: "3s",
         extra: "",
     };
     let main = stack::write_config(dir, &[spec], "");
+    let probe = dir.join("probes/faults.toml");
+    let text = std::fs::read_to_string(&probe).expect("probe file");
+    std::fs::write(
+        &probe,
+        format!(
+            "{text}\n[pop3]\nhost = \"127.0.0.1\"\ntls_server_name = \"mail.{DOMAIN}\"\n\
+             password_file = \"{STATE}/secrets/{user}.password\"\n"
+        ),
+    )
+    .expect("probe file");
     Config::load(&main).unwrap_or_else(|e| panic!("config: {e}"))
 }
 
@@ -111,6 +132,16 @@ fn run_row(rt: &tokio::runtime::Runtime, row: &Row) -> Vec<String> {
         if !other.report.success() {
             problems.push(format!(
                 "imap-143-down: ios_mail (993) should still deliver:\n{}",
+                other.transcript
+            ));
+        }
+    }
+    if POP3_ONLY.contains(&name) {
+        // POP3 alone is broken: the same server still delivers to an IMAP profile.
+        let other = cycle(rt, &shared, &config, "ios_mail");
+        if !other.report.success() {
+            problems.push(format!(
+                "{name}: ios_mail (IMAP) should still deliver:\n{}",
                 other.transcript
             ));
         }

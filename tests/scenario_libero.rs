@@ -4,7 +4,9 @@
 //! Runs the binary in real time, and at each phase waits (on `/api/status`) until the page
 //! must show that phase's picture, then has headless Chromium dump the status page's DOM and
 //! screenshot it, and asserts on the DOM: the banner's phase, which client profiles are up or down
-//! and why. Screenshots are kept in `target/test-output/scenario_libero/`.
+//! and why. Screenshots are kept in `target/test-output/scenario_libero/`. The demo runs its
+//! default client profiles, among them one that reads over POP3, which the storage failure
+//! breaks at its POP3 login as it breaks the others at their IMAP login.
 //!
 //! After the replay, the late and lost canaries of `mailcanary report --json` are compared with
 //! what the scenario's own record (`scenario.json`: the servers' delivery logs and the windows in
@@ -28,7 +30,25 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Real time: the shortest phase then lasts 30 s, time enough to take its DOM after the agent's
 /// cycles have shown it, even on a machine busy with other tests (at speed 2, 15 s were not).
 const SPEED: &str = "1";
-const CLIENTS: [&str; 4] = ["gmail_android", "ios_mail", "outlook", "thunderbird"];
+/// The demo's default client profiles (the test passes no `--clients`).
+const CLIENTS: [&str; 5] = [
+    "gmail_android",
+    "ios_mail",
+    "outlook",
+    "outlook_pop3",
+    "thunderbird",
+];
+/// The profile among them that reads over POP3.
+const POP3_CLIENT: &str = "outlook_pop3";
+
+/// The stage at which the storage failure stops `client`: its login, over POP3 or IMAP.
+fn login_stage(client: &str) -> &'static str {
+    if client == POP3_CLIENT {
+        "pop3_login"
+    } else {
+        "imap_login"
+    }
+}
 
 /// The demo process; killed on drop.
 struct Demo {
@@ -273,8 +293,9 @@ fn check_page(phase: u32, dom: &str) {
                 text.contains("✗ DOWN") && text.contains("down since "),
                 "{text}"
             );
+            let proto = if c == POP3_CLIENT { "POP3" } else { "IMAP" };
             assert!(
-                text.contains("IMAP login failed: temporary failure"),
+                text.contains(&format!("{proto} login failed: temporary failure")),
                 "{text}"
             );
         } else {
@@ -287,6 +308,7 @@ fn check_page(phase: u32, dom: &str) {
     }
     if phase >= 2 {
         assert!(dom.contains("NO [UNAVAILABLE] Mailbox storage temporarily unavailable"));
+        assert!(dom.contains("-ERR [SYS/TEMP] Mailbox storage temporarily unavailable"));
     }
     if phase == 4 {
         let no_late = dom.contains("data-k=\"late\">0<");
@@ -308,13 +330,13 @@ fn libero_replay_shows_every_phase_and_the_report_matches_what_the_servers_did()
     for phase in 1..=4u32 {
         demo.wait_line(&format!("phase {phase}/4:"), Duration::from_secs(120));
         let down = down_in(phase);
-        let what = format!("phase {phase}: {down:?} down at imap_login, the others up");
+        let what = format!("phase {phase}: {down:?} down at their login, the others up");
         demo.wait_status(&what, Duration::from_secs(30), |s| {
             s["notice"]["phase"] == phase
                 && CLIENTS
                     .iter()
                     .all(|c| match (down.contains(c), state(s, c)) {
-                        (true, (st, stage)) => st == "down" && stage == "imap_login",
+                        (true, (st, stage)) => st == "down" && stage == login_stage(c),
                         (false, (st, _)) => st == "up",
                     })
         });

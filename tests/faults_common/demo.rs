@@ -286,7 +286,6 @@ pub async fn setup_with(profile: &str, extra: &str) -> Setup {
         &[probe],
     )
     .expect("write config");
-    super::pop3::move_to_pop3(dir.path(), profile, server.addrs());
     let config = Config::load(&main).unwrap_or_else(|e| panic!("config: {e}"));
     Setup {
         server,

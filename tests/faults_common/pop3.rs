@@ -1,9 +1,8 @@
-//! The POP3 rows of the fault-server table as code, and the probe file moved to POP3 for the
-//! profiles that read over it (the demo's config writer gives every probe an `[imap]`
-//! endpoint).
+//! The POP3 rows of the fault-server table as code. The demo's config writer gives a profile
+//! that reads over POP3 a `[pop3]` endpoint on the server's POP3 listeners.
 
 use super::demo::{endless, s, Scenario};
-use mailcanary::demo::{Action, Addrs, Fault, Flood, Pop3Step};
+use mailcanary::demo::{Action, Fault, Flood, Pop3Step};
 
 fn pop3(step: Pop3Step, action: Action) -> Vec<Fault> {
     vec![Fault::Pop3(step, action)]
@@ -45,26 +44,4 @@ pub fn scenarios() -> Vec<Scenario> {
             pop3(P::Quit, no("[SYS/TEMP] Deletions not committed")),
         ),
     ]
-}
-
-/// A probe file written for IMAP, moved to POP3 for a `profile` that reads over POP3: its
-/// `[imap]` endpoint becomes `[pop3]` on the server's POP3 listeners.
-pub fn move_to_pop3(dir: &std::path::Path, profile: &str, a: Addrs) {
-    let reads_pop3 = mailcanary::config::profiles::preset(profile).is_some_and(|p| p.reads_pop3());
-    if !reads_pop3 {
-        return;
-    }
-    let file = dir.join("probes/faults.toml");
-    let text = std::fs::read_to_string(&file).expect("probe file");
-    let (head, imap) = text.split_once("[imap]").expect("an [imap] endpoint");
-    let pop3 = imap
-        .replace(
-            &format!("= {}\n", a.imaps.port()),
-            &format!("= {}\n", a.pop3s.port()),
-        )
-        .replace(
-            &format!("= {}\n", a.imap.port()),
-            &format!("= {}\n", a.pop3.port()),
-        );
-    std::fs::write(&file, format!("{head}[pop3]{pop3}")).expect("probe file");
 }

@@ -20,7 +20,8 @@
 //! can single out one client. So the iOS Mail profile is routed (with `[clients.ios_mail]`
 //! port overrides in the demo config) to a second embedded server, `ios`, with its own mailbox,
 //! which gets the same faults as `main` but keeps its IMAP logins failing through phase 3.
-//! Every other profile talks to `main`.
+//! Every other profile talks to `main`, including one that reads over POP3 (`outlook_pop3` among
+//! the demo's default clients), which the storage failure breaks at its POP3 login.
 //!
 //! **Swallowed mail.** The server has no "accept and discard" fault; mail accepted in the
 //! first 15 s of the failure goes on a delivery delay of a year ([`SWALLOWED`]), which nothing
@@ -100,23 +101,25 @@ pub const PHASE_TEXT: [PhaseText; 4] = [
     PhaseText {
         title: "normal",
         headline: "mail works for every client profile",
-        detail: "Canaries sent over SMTP appear over IMAP within a second, for every profile.",
+        detail: "Canaries sent over SMTP appear within a second, over IMAP or POP3, for every \
+                 profile.",
         look_for: "every cell green (✓ UP) with its delivery time; the sparklines fill in.",
     },
     PhaseText {
         title: "storage failure",
-        headline: "IMAP logins fail, SMTP still accepts",
-        detail: "The mailbox storage broke. Every IMAP login gets NO [UNAVAILABLE]; SMTP still \
-                 answers 250. At first the mail it accepts is written to the broken storage and \
-                 never arrives; soon the provider stops that and queues inbound mail instead.",
-        look_for: "every cell red (✗ DOWN) at 'IMAP login'; the outage clock; 'in flight' \
-                   growing: canaries accepted by SMTP and not seen.",
+        headline: "IMAP and POP3 logins fail, SMTP still accepts",
+        detail: "The mailbox storage broke. Every IMAP login gets NO [UNAVAILABLE], every POP3 \
+                 login -ERR [SYS/TEMP]; SMTP still answers 250. At first the mail it accepts is \
+                 written to the broken storage and never arrives; soon the provider stops that \
+                 and queues inbound mail instead.",
+        look_for: "every cell red (✗ DOWN) at 'IMAP login' (the POP3 profile at 'POP3 login'); \
+                   the outage clock; 'in flight' growing: canaries accepted by SMTP and not seen.",
     },
     PhaseText {
         title: "partial restore",
-        headline: "IMAP works for every profile except iOS",
+        headline: "mail works for every profile except iOS",
         detail: "Storage is back: the queued mail is delivered, late, and logins work again, \
-                 except for iOS Mail, whose logins still fail.",
+                 over IMAP and POP3, except for iOS Mail, whose logins still fail.",
         look_for: "ios_mail alone red; the others green again, their 'late' counters up by the \
                    canaries that were queued.",
     },

@@ -40,7 +40,8 @@ pub struct Window {
 pub struct ServerRecord {
     pub name: String,
     pub clients: Vec<String>,
-    /// IMAP logins fail with `NO [UNAVAILABLE]` in this window.
+    /// IMAP logins fail with `NO [UNAVAILABLE]` (POP3 logins with `-ERR [SYS/TEMP]`) in this
+    /// window.
     pub login_broken: Window,
     /// Messages delivered from the queue at the restore.
     pub released: usize,
