@@ -78,17 +78,30 @@ enum Command {
         exit_after_scenario: bool,
     },
     /// Incident report from the ledger: outage windows and what happened to the canaries sent
-    /// during them (on time, late, lost, recovered).
+    /// during them (on time, late, lost, recovered). With --agent, from every agent's
+    /// /api/report, merged into one fleet report; exit 3 if an agent did not answer.
     Report {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
-        config: PathBuf,
+        /// The agent's config, whose ledger is read (or give --agent).
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            required_unless_present = "agents",
+            conflicts_with = "agents"
+        )]
+        config: Option<PathBuf>,
         /// Start of the period: a duration back from now (6h, 2days), a time
         /// (2023-01-22T00:00:00Z) or unix seconds.
         #[arg(long, default_value = "24h")]
         since: String,
+        /// End of the period, in the forms of --since (default: now).
+        #[arg(long)]
+        until: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        fleet: FleetFlags,
     },
     /// Storage-integrity sentinels.
     Sentinel {
@@ -132,6 +145,30 @@ struct WebFlags {
     max_connections: u32,
 }
 
+impl FleetFlags {
+    fn args(
+        self,
+        since: String,
+        until: Option<String>,
+        json: bool,
+    ) -> mailcanary::report::remote::FleetArgs {
+        mailcanary::report::remote::FleetArgs {
+            agents: self.agents,
+            since,
+            until,
+            json,
+            user: self.user,
+            password_file: self.password_file,
+            password_env: self.password_env,
+            ca_file: self.ca_file,
+            timeout: self.timeout,
+            max_body: usize::try_from(self.max_report_mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
+        }
+    }
+}
+
 impl WebFlags {
     fn options(self) -> mailcanary::web::WebOptions {
         mailcanary::web::WebOptions {
@@ -144,6 +181,33 @@ impl WebFlags {
             },
         }
     }
+}
+
+/// The fleet report's flags of `mailcanary report`.
+#[derive(clap::Args)]
+struct FleetFlags {
+    /// An agent's base URL (http(s)://host:port[/prefix]); repeat for every agent of the fleet.
+    #[arg(long = "agent", value_name = "URL", id = "agents")]
+    agents: Vec<String>,
+    /// Basic auth user for the agents (the password from --agent.password-file or -env).
+    #[arg(long = "agent.user", requires = "agents")]
+    user: Option<String>,
+    /// File holding the basic auth password.
+    #[arg(long = "agent.password-file", requires = "agents")]
+    password_file: Option<PathBuf>,
+    /// Environment variable holding the basic auth password.
+    #[arg(long = "agent.password-env", requires = "agents")]
+    password_env: Option<String>,
+    /// CA certificates (PEM) for https:// agents, besides the web PKI roots.
+    #[arg(long = "agent.ca-file", requires = "agents")]
+    ca_file: Option<PathBuf>,
+    /// Longest exchange with one agent: connect, TLS, request and the whole report.
+    #[arg(long = "agent.timeout", default_value = "30s", value_parser = positive_duration)]
+    timeout: std::time::Duration,
+    /// Largest report accepted from one agent, in MiB.
+    #[arg(long = "agent.max-report-mib", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_report_mib: u32,
 }
 
 /// `--shard i/n` of `mailcanary run` and `mailcanary check`.
@@ -288,10 +352,22 @@ fn main() -> ExitCode {
             .map(|()| true)
             .map_err(CommandError::from),
             Command::Report {
-                config,
+                config: Some(config),
                 since,
+                until,
                 json,
-            } => mailcanary::report::command(&config, &since, json)
+                fleet: _,
+            } => mailcanary::report::local(&config, &since, until.as_deref(), json)
+                .map(|()| true)
+                .map_err(CommandError::from),
+            Command::Report {
+                config: None,
+                since,
+                until,
+                json,
+                fleet,
+            } => mailcanary::report::remote::command(&fleet.args(since, until, json))
+                .await
                 .map(|()| true)
                 .map_err(CommandError::from),
             Command::Sentinel {
@@ -325,6 +401,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,
+        // The fleet report was printed, but without the agents that did not answer.
+        Err(CommandError::Report(e @ mailcanary::report::ReportError::Incomplete { .. })) => {
+            eprintln!("mailcanary: {e}");
+            ExitCode::from(3)
+        }
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("mailcanary: {e}");

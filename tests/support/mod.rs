@@ -8,6 +8,7 @@ pub mod agent;
 pub mod alerting;
 pub mod backend;
 pub mod demo;
+pub mod fleet;
 pub mod http;
 pub mod ledger;
 pub mod mailbox;
