@@ -101,7 +101,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        fleet: FleetFlags,
+        fleet: mailcanary::report::remote::FleetFlags,
     },
     /// Storage-integrity sentinels.
     Sentinel {
@@ -145,30 +145,6 @@ struct WebFlags {
     max_connections: u32,
 }
 
-impl FleetFlags {
-    fn args(
-        self,
-        since: String,
-        until: Option<String>,
-        json: bool,
-    ) -> mailcanary::report::remote::FleetArgs {
-        mailcanary::report::remote::FleetArgs {
-            agents: self.agents,
-            since,
-            until,
-            json,
-            user: self.user,
-            password_file: self.password_file,
-            password_env: self.password_env,
-            ca_file: self.ca_file,
-            timeout: self.timeout,
-            max_body: usize::try_from(self.max_report_mib)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
-        }
-    }
-}
-
 impl WebFlags {
     fn options(self) -> mailcanary::web::WebOptions {
         mailcanary::web::WebOptions {
@@ -181,33 +157,6 @@ impl WebFlags {
             },
         }
     }
-}
-
-/// The fleet report's flags of `mailcanary report`.
-#[derive(clap::Args)]
-struct FleetFlags {
-    /// An agent's base URL (http(s)://host:port[/prefix]); repeat for every agent of the fleet.
-    #[arg(long = "agent", value_name = "URL", id = "agents")]
-    agents: Vec<String>,
-    /// Basic auth user for the agents (the password from --agent.password-file or -env).
-    #[arg(long = "agent.user", requires = "agents")]
-    user: Option<String>,
-    /// File holding the basic auth password.
-    #[arg(long = "agent.password-file", requires = "agents")]
-    password_file: Option<PathBuf>,
-    /// Environment variable holding the basic auth password.
-    #[arg(long = "agent.password-env", requires = "agents")]
-    password_env: Option<String>,
-    /// CA certificates (PEM) for https:// agents, besides the web PKI roots.
-    #[arg(long = "agent.ca-file", requires = "agents")]
-    ca_file: Option<PathBuf>,
-    /// Longest exchange with one agent: connect, TLS, request and the whole report.
-    #[arg(long = "agent.timeout", default_value = "30s", value_parser = positive_duration)]
-    timeout: std::time::Duration,
-    /// Largest report accepted from one agent, in MiB.
-    #[arg(long = "agent.max-report-mib", default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(1..=4096))]
-    max_report_mib: u32,
 }
 
 /// `--shard i/n` of `mailcanary run` and `mailcanary check`.

@@ -32,6 +32,62 @@ pub struct FleetArgs {
     pub max_body: usize,
 }
 
+/// The fleet report's flags of `mailcanary report`.
+#[derive(clap::Args)]
+pub struct FleetFlags {
+    /// An agent's base URL (http(s)://host:port[/prefix]); repeat for every agent of the fleet.
+    #[arg(long = "agent", value_name = "URL", id = "agents")]
+    pub agents: Vec<String>,
+    /// Basic auth user for the agents (the password from --agent.password-file or -env).
+    #[arg(long = "agent.user", requires = "agents")]
+    pub user: Option<String>,
+    /// File holding the basic auth password.
+    #[arg(long = "agent.password-file", requires = "agents")]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the basic auth password.
+    #[arg(long = "agent.password-env", requires = "agents")]
+    pub password_env: Option<String>,
+    /// CA certificates (PEM) for https:// agents, besides the web PKI roots.
+    #[arg(long = "agent.ca-file", requires = "agents")]
+    pub ca_file: Option<PathBuf>,
+    /// Longest exchange with one agent: connect, TLS, request and the whole report.
+    #[arg(long = "agent.timeout", default_value = "30s", value_parser = timeout)]
+    pub timeout: std::time::Duration,
+    /// Largest report accepted from one agent, in MiB.
+    #[arg(long = "agent.max-report-mib", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_report_mib: u32,
+}
+
+impl FleetFlags {
+    /// The flags with the report's period and format.
+    pub fn args(self, since: String, until: Option<String>, json: bool) -> FleetArgs {
+        FleetArgs {
+            agents: self.agents,
+            since,
+            until,
+            json,
+            user: self.user,
+            password_file: self.password_file,
+            password_env: self.password_env,
+            ca_file: self.ca_file,
+            timeout: self.timeout,
+            max_body: usize::try_from(self.max_report_mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
+        }
+    }
+}
+
+/// `--agent.timeout`: above 0, at most an hour.
+fn timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!("{s:?} must be above 0 and at most 1h"));
+    }
+    Ok(d)
+}
+
 fn options(args: &FleetArgs) -> Result<FetchOptions, ReportError> {
     let source = match (&args.password_file, &args.password_env) {
         (Some(f), None) => Some(SecretSource::File(f.clone())),
