@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod alerting;
 pub mod backend;
+pub mod cluster;
 pub mod demo;
 pub mod fleet;
 pub mod http;
@@ -16,8 +17,10 @@ pub mod netns;
 pub mod oauth;
 pub mod profiles;
 pub mod prometheus;
+pub mod proxy;
 pub mod replay;
 pub mod stack;
+pub mod topology;
 pub mod webhook;
 
 use serde_json::Value;
