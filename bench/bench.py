@@ -9,6 +9,8 @@
                                  same canaries; agent cost; check_email_delivery cost
     bench.py scale OUT.json      1,000 (then 10,000) IDLE probe instances at a 60 s interval;
                                  idle agent with 10 probes
+    bench.py shards OUT.json     10,000 IDLE mailboxes over n shard agents (--shard i/n):
+                                 cost per agent and in total, scrape time per agent
     bench.py report DIR --command CMD [--append RESULTS.md]
                                  one table from the phases' JSON files
 
@@ -23,12 +25,13 @@ import argparse
 
 from phases import phase_cost, phase_fidelity, phase_scale
 from report import report
+from shards import phase_shards
 from stack import phase_stack
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("phase", choices=["fidelity", "cost", "stack", "scale", "report"])
+    ap.add_argument("phase", choices=["fidelity", "cost", "stack", "scale", "shards", "report"])
     ap.add_argument("path")
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--append")
@@ -37,7 +40,7 @@ def main():
         report(a.path, a.command, a.append)
     else:
         {"fidelity": phase_fidelity, "cost": phase_cost, "stack": phase_stack,
-         "scale": phase_scale}[a.phase](a.path)
+         "scale": phase_scale, "shards": phase_shards}[a.phase](a.path)
 
 
 if __name__ == "__main__":

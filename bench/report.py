@@ -151,6 +151,10 @@ def report(d, command, append):
                     target("idle agent with 10 probes < 20 MB RSS",
                            i10["hwm_kib"] * 1024 < 20e6, f"{i10['hwm_kib']*1024/1e6:.1f} MB",
                            "< 20 MB")
+    shards = load("shards.json")
+    if shards:
+        from shards import report_rows
+        rows.extend(report_rows(shards))
     for e in enc or []:
         rows.append((f"/metrics encoders on the agent's registry, {e['instances']:,} instances "
                      f"({e['series']:,} series, {e['bytes']/1e6:.1f} MB): hand-written (v1) / "

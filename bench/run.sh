@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                       # everything, ~25 min on 2 cores
 #   BENCH_PHASES="fidelity cost" bench/run.sh
+#   BENCH_PHASES=shards BENCH_SHARDS_N=10 bench/run.sh   # 10,000 mailboxes over 10 shard agents
 #
 # Needs: root for apt-get (the peer plugin) and for the loopback test stack
 # (scripts/mailstack.sh up, as after the README set-up), Python 3, curl, flock.
@@ -51,7 +52,7 @@ echo "bench: results in $out" >&2
 for phase in $PHASES; do
   case $phase in
     stack) flock -s "$LOCK" python3 bench/bench.py stack "$out/stack.json" ;;
-    fidelity|cost|scale) python3 bench/bench.py "$phase" "$out/$phase.json" ;;
+    fidelity|cost|scale|shards) python3 bench/bench.py "$phase" "$out/$phase.json" ;;
     # The two /metrics encoders side by side, in one process, at 1,000 and 10,000 instances.
     encoders)
       { echo "["; "$out/bin/encoders" 1000 20; echo ","; "$out/bin/encoders" 10000 5; echo "]"; } \

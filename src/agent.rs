@@ -116,6 +116,7 @@ pub async fn run_with(
             status,
             region: region.clone(),
             reload: reload_tx,
+            ledger: Some(config.agent.ledger_path.clone()),
         },
         security.clone(),
         web.enable_lifecycle,

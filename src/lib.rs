@@ -16,7 +16,7 @@
 //! - [`metrics`]: the Prometheus metric contract.
 //! - [`events`]: the one place a cycle's result becomes metrics, logs and status.
 //! - [`status`]: the current view of every instance, for the status page.
-//! - [`web`]: `/metrics`, `/healthz`, `/-/reload`, `/`, `/api/status`.
+//! - [`web`]: `/metrics`, `/healthz`, `/-/reload`, `/`, `/api/status`, `/api/report`.
 //! - [`tls`]: TLS client setup and handshake error classification; [`stream`]: plain-or-TLS
 //!   connections for both the probe and the embedded server.
 //! - [`demo`]: the embedded SMTP + IMAP server behind `mailcanary demo` and the fault tests.

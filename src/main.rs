@@ -78,17 +78,30 @@ enum Command {
         exit_after_scenario: bool,
     },
     /// Incident report from the ledger: outage windows and what happened to the canaries sent
-    /// during them (on time, late, lost, recovered).
+    /// during them (on time, late, lost, recovered). With --agent, from every agent's
+    /// /api/report, merged into one fleet report; exit 3 if an agent did not answer.
     Report {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
-        config: PathBuf,
+        /// The agent's config, whose ledger is read (or give --agent).
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            required_unless_present = "agents",
+            conflicts_with = "agents"
+        )]
+        config: Option<PathBuf>,
         /// Start of the period: a duration back from now (6h, 2days), a time
         /// (2023-01-22T00:00:00Z) or unix seconds.
         #[arg(long, default_value = "24h")]
         since: String,
+        /// End of the period, in the forms of --since (default: now).
+        #[arg(long)]
+        until: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        fleet: mailcanary::report::remote::FleetFlags,
     },
     /// Storage-integrity sentinels.
     Sentinel {
@@ -288,10 +301,22 @@ fn main() -> ExitCode {
             .map(|()| true)
             .map_err(CommandError::from),
             Command::Report {
-                config,
+                config: Some(config),
                 since,
+                until,
                 json,
-            } => mailcanary::report::command(&config, &since, json)
+                fleet: _,
+            } => mailcanary::report::local(&config, &since, until.as_deref(), json)
+                .map(|()| true)
+                .map_err(CommandError::from),
+            Command::Report {
+                config: None,
+                since,
+                until,
+                json,
+                fleet,
+            } => mailcanary::report::remote::command(&fleet.args(since, until, json))
+                .await
                 .map(|()| true)
                 .map_err(CommandError::from),
             Command::Sentinel {
@@ -325,6 +350,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,
+        // The fleet report was printed, but without the agents that did not answer.
+        Err(CommandError::Report(e @ mailcanary::report::ReportError::Incomplete { .. })) => {
+            eprintln!("mailcanary: {e}");
+            ExitCode::from(3)
+        }
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("mailcanary: {e}");

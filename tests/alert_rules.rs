@@ -1,5 +1,6 @@
-//! The alert rules checked as a product: `alerts/mailcanary.rules.yml` passes `promtool check
-//! rules` and its unit tests (the timings of the on-call replay included), and every alert is
+//! The alert rules checked as a product: `alerts/mailcanary.rules.yml` (per region) and
+//! `alerts/mailcanary-fleet.rules.yml` (the global Prometheus of a fleet) pass `promtool check
+//! rules` and their unit tests (the timings of the on-call replay included), and every alert is
 //! tested firing and has its labels, annotations and runbook. (That rules and dashboards read
 //! only the metric contract: tests/contract_use.rs.)
 //!
@@ -18,6 +19,9 @@ const RULES: &str = "alerts/mailcanary.rules.yml";
 const RULES_TEST: &str = "alerts/mailcanary.rules_test.yml";
 /// The on-call timings: 10 s probe interval, 5 s scrape and evaluation (tests/e2e_alerts.rs).
 const RULES_TIMING_TEST: &str = "alerts/mailcanary.rules_timing_test.yml";
+/// The fleet rules, evaluated by the global Prometheus (docs/scale.md).
+const FLEET_RULES: &str = "alerts/mailcanary-fleet.rules.yml";
+const FLEET_RULES_TEST: &str = "alerts/mailcanary-fleet.rules_test.yml";
 
 /// Runs promtool; fails the test with promtool's output unless it exits 0.
 fn promtool(args: &[&str]) {
@@ -45,11 +49,13 @@ fn promtool(args: &[&str]) {
 #[test]
 fn promtool_check_rules_passes() {
     promtool(&["check", "rules", RULES]);
+    promtool(&["check", "rules", FLEET_RULES]);
 }
 
 #[test]
 fn promtool_unit_tests_pass() {
     promtool(&["test", "rules", RULES_TEST]);
+    promtool(&["test", "rules", FLEET_RULES_TEST]);
 }
 
 #[test]
@@ -104,6 +110,19 @@ fn every_alert_has_severity_annotations_and_a_runbook() {
         "expected the full alert set, found {}",
         blocks.len()
     );
+    let fleet = alert_blocks(&read(&root().join(FLEET_RULES)));
+    assert!(
+        fleet.len() >= 4,
+        "expected the fleet alerts, found {}",
+        fleet.len()
+    );
+    let names = |b: &[AlertBlock]| b.iter().map(|b| b.name.clone()).collect::<BTreeSet<_>>();
+    let both: Vec<_> = names(&blocks)
+        .intersection(&names(&fleet))
+        .cloned()
+        .collect();
+    assert!(both.is_empty(), "alerts in both rule files: {both:?}");
+    let blocks: Vec<AlertBlock> = blocks.into_iter().chain(fleet).collect();
     let readme = read(&root().join("docs/runbooks/README.md"));
     for b in &blocks {
         let n = &b.name;
@@ -147,7 +166,13 @@ fn every_alert_has_severity_annotations_and_a_runbook() {
 
 #[test]
 fn every_alert_has_a_promtool_case_where_it_fires() {
-    let tests = read(&root().join(RULES_TEST));
+    firing_cases(RULES, RULES_TEST);
+    firing_cases(FLEET_RULES, FLEET_RULES_TEST);
+}
+
+/// Every alert of `rules` has a case of `tests` asserting it firing; `tests` names no other.
+fn firing_cases(rules: &str, tests: &str) {
+    let tests = read(&root().join(tests));
     let lines: Vec<&str> = tests.lines().map(str::trim).collect();
     // A firing case is block style: `alertname: X` followed by `exp_alerts:` and a list.
     let mut firing = BTreeSet::new();
@@ -165,7 +190,7 @@ fn every_alert_has_a_promtool_case_where_it_fires() {
             }
         }
     }
-    let blocks = alert_blocks(&read(&root().join(RULES)));
+    let blocks = alert_blocks(&read(&root().join(rules)));
     let alerts: BTreeSet<String> = blocks.into_iter().map(|b| b.name).collect();
     let untested: Vec<_> = alerts.difference(&firing).collect();
     assert!(

@@ -60,6 +60,8 @@ const REASONS: &str = "timeout refused reset tls_handshake cert_invalid auth_rej
 const OUTCOMES: &str = "on_time late lost recovered duplicate corrupt";
 
 const RULES: &str = "alerts/mailcanary.rules.yml";
+/// The fleet rules: they read the recording rules of [`RULES`] and `up`, nothing of their own.
+const FLEET_RULES: &str = "alerts/mailcanary-fleet.rules.yml";
 
 fn recorded_names(rules: &str) -> BTreeSet<String> {
     let names = rules
@@ -233,6 +235,9 @@ fn promql_sources() -> Vec<(String, String)> {
     let code = rules.lines().filter(|l| !l.trim_start().starts_with('#'));
     let rules = code.collect::<Vec<_>>().join("\n");
     let mut promql: Vec<(String, String)> = vec![(RULES.to_string(), rules)];
+    let fleet = read(&root().join(FLEET_RULES));
+    let code = fleet.lines().filter(|l| !l.trim_start().starts_with('#'));
+    promql.push((FLEET_RULES.to_string(), code.collect::<Vec<_>>().join("\n")));
     for (name, d) in support::load_dashboards() {
         let mut text = d["templating"].to_string();
         support::dashboard_queries(&d)

@@ -24,6 +24,7 @@ use sql::{exec, join_uids, parse_uids, query_row, SCHEMA};
 
 mod end;
 mod error;
+pub mod report;
 mod sentinels;
 mod sql;
 mod types;

@@ -1,5 +1,6 @@
 //! The agent's HTTP endpoints: `/metrics`, `/healthz`, `POST /-/reload` (only with
-//! `--web.enable-lifecycle`), the status page at `/` and its JSON at `/api/status`.
+//! `--web.enable-lifecycle`), the status page at `/` and its JSON at `/api/status`, and the
+//! ledger's incident report at `/api/report` (`report_api.rs`) for the fleet report.
 //!
 //! - `serve.rs` accepts connections and runs HTTP/1.1 on them; `conn.rs` bounds each one
 //!   (timeouts), `table.rs` how many are open (the connection cap);
@@ -10,6 +11,7 @@ mod auth;
 pub mod conn;
 mod error;
 mod page;
+mod report_api;
 pub mod security;
 pub mod serve;
 mod table;
@@ -38,6 +40,8 @@ pub struct WebState {
     pub status: StatusBoard,
     pub region: String,
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// The ledger file `/api/report` reads (`None`: it answers 404).
+    pub ledger: Option<PathBuf>,
 }
 
 /// The HTTP server's flags.
@@ -61,6 +65,7 @@ pub fn router(state: WebState, security: Arc<security::Security>, lifecycle: boo
     let protected = Router::new()
         .route("/", get(status_page))
         .route("/api/status", get(status_json))
+        .route("/api/report", get(report_api::report))
         .route("/metrics", get(metrics))
         .route("/-/reload", reload_route)
         .with_state(state)

@@ -89,7 +89,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "agent", "config", "ledger", "probe", "secret", "stream", "tls", "vocab",
         ],
     ),
-    ("report", &["agent", "config", "ledger", "vocab"]),
+    (
+        "report",
+        &["agent", "config", "ledger", "secret", "tls", "vocab"],
+    ),
     (
         "demo",
         &[

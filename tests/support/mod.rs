@@ -7,7 +7,9 @@
 pub mod agent;
 pub mod alerting;
 pub mod backend;
+pub mod cluster;
 pub mod demo;
+pub mod fleet;
 pub mod http;
 pub mod ledger;
 pub mod mailbox;
@@ -15,8 +17,10 @@ pub mod netns;
 pub mod oauth;
 pub mod profiles;
 pub mod prometheus;
+pub mod proxy;
 pub mod replay;
 pub mod stack;
+pub mod topology;
 pub mod webhook;
 
 use serde_json::Value;

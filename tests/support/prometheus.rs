@@ -41,7 +41,7 @@ pub struct PrometheusConfig {
 }
 
 pub struct Prometheus {
-    process: Process,
+    pub(super) process: Process,
 }
 
 impl Prometheus {
@@ -211,12 +211,12 @@ fn prom_duration(d: Duration) -> String {
 }
 
 /// A YAML double-quoted scalar.
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 pub struct Alertmanager {
-    process: Process,
+    pub(super) process: Process,
 }
 
 impl Alertmanager {
@@ -271,7 +271,7 @@ receivers:
 
 /// A server process on a free 127.0.0.1 port with its config, data and log in a tempdir.
 /// Killed on drop.
-struct Process {
+pub(super) struct Process {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -281,7 +281,7 @@ impl Process {
     /// Writes `config(port)` to `dir/config_name`, runs the first of `names` found with
     /// `--config.file` plus `args(dir, port)`, and waits for `/-/ready`. A port picked free can
     /// be taken before the process binds it: that is retried twice.
-    fn start(
+    pub(super) fn start(
         names: &[&str],
         config_name: &str,
         config: impl Fn(u16) -> String,
@@ -341,6 +341,14 @@ impl Process {
             thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+}
+
+impl Process {
+    /// Kills the process now (SIGKILL) and reaps it.
+    pub(super) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
