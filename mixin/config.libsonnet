@@ -37,6 +37,11 @@
     // MailCanaryProbeDownGlobally: the number of regions in which the same probe must be down
     // for the mail service itself (not one agent's network) to be down.
     regionQuorum: 2,
+    // The fleet's global Prometheus (prometheusFleetAlerts, docs/scale.md): the label matcher of
+    // its job that scrapes each regional Prometheus' /federate, and how long a region may be
+    // missing from it before MailCanaryFleetRegionUnseen.
+    federateJobSelector: 'job="mailcanary-federate"',
+    fleetRegionUnseenFor: '1m',
     // MailCanaryDeliveryStalled's second condition: canaries in flight for this long with none
     // arriving.
     deliveryStalledWindow: '5m',

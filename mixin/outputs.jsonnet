@@ -1,12 +1,12 @@
 // The files generated from the mixin, with the default `_config`: one entry per file, path
 // (from the repository's root) -> text. scripts/mixin.sh writes them (`jsonnet -m`); a new output
 // is one more entry here. Each rules file lists its groups by name, in file order, from
-// prometheusAlerts and prometheusRules; every group must land in exactly one file.
+// prometheusAlerts, prometheusRules and prometheusFleetAlerts; every group must land in exactly one file.
 local json = import 'lib/json.libsonnet';
 local yaml = import 'lib/yaml.libsonnet';
 local mixin = import 'mixin.libsonnet';
 
-local groups = mixin.prometheusAlerts.groups + mixin.prometheusRules.groups;
+local groups = mixin.prometheusAlerts.groups + mixin.prometheusRules.groups + mixin.prometheusFleetAlerts.groups;
 local byName = { [g.name]: g for g in groups };
 local rulesFile(names) = { groups: [byName[n] for n in names] };
 local header(source) = |||
@@ -30,6 +30,10 @@ local files = {
       'mailcanary.agent',
     ],
     text: yaml.manifest(rulesFile(self.names), header('mixin/ (mixin/alerts/, mixin/rules/, mixin/config.libsonnet)')),
+  },
+  'alerts/mailcanary-fleet.rules.yml': {
+    names:: ['mailcanary.fleet'],
+    text: yaml.manifest(rulesFile(self.names), header('mixin/ (mixin/alerts/fleet.libsonnet, mixin/config.libsonnet)')),
   },
   'dashboards/mailcanary-overview.json': {
     names:: [],

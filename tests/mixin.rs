@@ -1,7 +1,9 @@
 //! The monitoring mixin (mixin/): the shipped rules and dashboards are what it generates, and its
-//! `_config.jobSelector` reaches every query that reads an agent's series. (What the shipped
-//! files mean is checked by tests/alert_rules.rs, tests/contract_use.rs and the real-Prometheus
-//! tests; these tests make sure those checks look at what the mixin produces.)
+//! `_config.jobSelector` reaches every query that reads an agent's series (in the fleet rules of
+//! the global Prometheus, `_config.federateJobSelector` reaches every `up` of its federation
+//! job). What the shipped files mean is checked by tests/alert_rules.rs, tests/contract_use.rs
+//! and the real-Prometheus tests; these tests make sure those checks look at what the mixin
+//! produces.
 //!
 //! Needs `jsonnet` (Debian package `jsonnet`, installed by scripts/test.sh): when it is missing
 //! these tests fail and say how to install it; they never skip.
@@ -17,6 +19,19 @@ use std::process::{Command, Output};
 const OTHER_JOB: &str = r#"job="mc-test""#;
 /// The default job selector (mixin/config.libsonnet).
 const DEFAULT_JOB: &str = r#"job="mailcanary""#;
+/// The federation job's selector of the override, and its default.
+const OTHER_FEDERATE: &str = r#"job="mc-federate-test""#;
+const DEFAULT_FEDERATE: &str = r#"job="mailcanary-federate""#;
+
+/// The job matcher a query of `what` must carry: the fleet rules read only recorded series and
+/// the federation job's `up`.
+fn expected_job<'a>(what: &str, agent: &'a str, federate: &'a str) -> &'a str {
+    if what.starts_with("mailcanary.fleet") {
+        federate
+    } else {
+        agent
+    }
+}
 
 /// Runs `program` in the project's root; panics with install instructions when it cannot start.
 fn run(program: &str, args: &[&str]) -> Output {
@@ -53,7 +68,8 @@ fn shipped_rules_and_dashboards_are_what_the_mixin_generates() {
 fn mixin_with(overrides: &str) -> Value {
     let program = format!(
         "local m = (import 'mixin/mixin.libsonnet') + {{ _config+:: {{ {overrides} }} }};\n\
-         {{ alerts: m.prometheusAlerts, rules: m.prometheusRules, dashboards: m.grafanaDashboards }}"
+         {{ alerts: m.prometheusAlerts, rules: m.prometheusRules, fleet: m.prometheusFleetAlerts,\n\
+            dashboards: m.grafanaDashboards }}"
     );
     let out = run("jsonnet", &["-J", ".", "-e", &program]);
     assert!(out.status.success(), "jsonnet failed:\n{}", text(&out));
@@ -64,7 +80,7 @@ fn mixin_with(overrides: &str) -> Value {
 /// (`printf "..."`, printf `...`, `query "..."`), every dashboard target and template variable.
 fn queries(mixin: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for field in ["alerts", "rules"] {
+    for field in ["alerts", "rules", "fleet"] {
         for g in mixin[field]["groups"].as_array().into_iter().flatten() {
             for r in g["rules"].as_array().into_iter().flatten() {
                 let name = r["alert"].as_str().or(r["record"].as_str()).unwrap_or("?");
@@ -140,26 +156,30 @@ fn selectors(promql: &str) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn a_job_selector_override_reaches_every_query_of_an_agent_metric() {
-    let mixin = mixin_with(&format!("jobSelector: '{OTHER_JOB}'"));
+    let mixin = mixin_with(&format!(
+        "jobSelector: '{OTHER_JOB}', federateJobSelector: '{OTHER_FEDERATE}'"
+    ));
     // Anywhere at all (a label, a link, a query the parser below would miss).
     let all = mixin.to_string();
-    let default = DEFAULT_JOB.replace('"', "\\\"");
-    if let Some(i) = all.find(&default) {
-        // Byte offsets moved to character boundaries (the dashboards hold × and →).
-        let boundary = |mut j: usize| {
-            while !all.is_char_boundary(j) {
-                j -= 1;
-            }
-            j
-        };
-        let around = &all[boundary(i.saturating_sub(200))..boundary((i + 100).min(all.len()))];
-        panic!("the default {DEFAULT_JOB} survives the override, in ...{around}...");
+    for default in [DEFAULT_JOB, DEFAULT_FEDERATE] {
+        if let Some(i) = all.find(&default.replace('"', "\\\"")) {
+            // Byte offsets moved to character boundaries (the dashboards hold × and →).
+            let boundary = |mut j: usize| {
+                while !all.is_char_boundary(j) {
+                    j -= 1;
+                }
+                j
+            };
+            let around = &all[boundary(i.saturating_sub(200))..boundary((i + 100).min(all.len()))];
+            panic!("the default {default} survives the override, in ...{around}...");
+        }
     }
     let (mut agent, mut recorded) = (0, 0);
     for (what, promql) in queries(&mixin) {
         for (name, matchers) in selectors(&promql) {
             let matchers = matchers.unwrap_or_default();
-            let has_job = matchers.split(',').any(|m| m.trim() == OTHER_JOB);
+            let job = expected_job(&what, OTHER_JOB, OTHER_FEDERATE);
+            let has_job = matchers.split(',').any(|m| m.trim() == job);
             if name.contains(':') {
                 // A recording rule's series: aggregated without `job`, so no job matcher.
                 recorded += 1;
@@ -170,7 +190,7 @@ fn a_job_selector_override_reaches_every_query_of_an_agent_metric() {
                 );
             } else {
                 agent += 1;
-                assert!(has_job, "{what}: {name} read without {OTHER_JOB}: {promql}");
+                assert!(has_job, "{what}: {name} read without {job}: {promql}");
             }
         }
     }
@@ -192,8 +212,9 @@ fn the_default_job_selector_is_the_shipped_one() {
         {
             agent += 1;
             let matchers = matchers.unwrap_or_default();
-            let ok = matchers.split(',').any(|m| m.trim() == DEFAULT_JOB);
-            assert!(ok, "{what}: {name} read without {DEFAULT_JOB}: {promql}");
+            let job = expected_job(&what, DEFAULT_JOB, DEFAULT_FEDERATE);
+            let ok = matchers.split(',').any(|m| m.trim() == job);
+            assert!(ok, "{what}: {name} read without {job}: {promql}");
         }
     }
     assert!(agent > 0, "no selector found: the parser is broken");

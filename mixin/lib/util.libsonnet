@@ -19,6 +19,11 @@
     local p = parse(d);
     '%d %s%s' % [p[0], p[1], if p[0] == 1 then '' else 's'],
 
+  // '1m' -> 'a minute', '5m' -> '5 minutes'.
+  aDuration(d)::
+    local p = parse(d);
+    if p[0] == 1 then 'a ' + p[1] else self.duration(d),
+
   // '6h' -> '6-hour'.
   adjective(d)::
     local p = parse(d);
