@@ -9,6 +9,7 @@ use std::process::ExitCode;
 #[command(
     name = "mailcanary",
     version,
+    long_version = env!("MAILCANARY_LONG_VERSION"),
     about = "Synthetic mail monitoring: SMTP canaries watched over IMAP, exported to Prometheus"
 )]
 struct Cli {
@@ -26,7 +27,13 @@ struct Cli {
 enum Command {
     /// Run the agent: schedule probes, serve /metrics and the status page.
     Run {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            value_name = "FILE"
+        )]
         config: PathBuf,
         /// Overrides agent.listen_address.
         #[arg(long = "web.listen-address")]
@@ -38,7 +45,13 @@ enum Command {
     },
     /// Validate the config and probe files (and a web config file); exit 1 on any error.
     Check {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            value_name = "FILE"
+        )]
         config: PathBuf,
         /// Also check this web config file (TLS files and bcrypt hashes included).
         #[arg(long = "web.config.file")]
@@ -80,7 +93,13 @@ enum Command {
     /// Incident report from the ledger: outage windows and what happened to the canaries sent
     /// during them (on time, late, lost, recovered).
     Report {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            value_name = "FILE"
+        )]
         config: PathBuf,
         /// Start of the period: a duration back from now (6h, 2days), a time
         /// (2023-01-22T00:00:00Z) or unix seconds.
@@ -97,7 +116,13 @@ enum Command {
     },
     /// Run one cycle of each probe instance and print a phase-by-phase transcript.
     Once {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            value_name = "FILE"
+        )]
         config: PathBuf,
         /// Only this probe.
         #[arg(long)]
@@ -169,7 +194,13 @@ fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
 enum SentinelAction {
     /// Append the probe's sentinel messages to its sentinel folder and record them in the ledger.
     Plant {
-        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
+        #[arg(
+            short = 'c',
+            long = "config.file",
+            visible_alias = "config",
+            value_name = "FILE"
+        )]
         config: PathBuf,
         #[arg(long)]
         probe: String,
@@ -224,8 +255,44 @@ fn init_logging(level: &str, format: &str) -> Result<(), LoggingError> {
     Ok(())
 }
 
+/// `mailcanary __assets DIR` (for packaging; outside the clap definitions, so that what it
+/// writes does not list it): the man pages, `mailcanary.1` and one per subcommand
+/// (`mailcanary-run.1`, ...), and the completions `mailcanary.bash`, `_mailcanary` (zsh) and
+/// `mailcanary.fish`, all generated from the clap definitions into `DIR`.
+const ASSETS_COMMAND: &str = "__assets";
+
+fn write_assets(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd.clone(), dir)?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "mailcanary", dir)?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == ASSETS_COMMAND) {
+        let [_, _, dir] = args.as_slice() else {
+            eprintln!("usage: mailcanary {ASSETS_COMMAND} DIR");
+            return ExitCode::from(2);
+        };
+        let dir = std::path::Path::new(dir);
+        return match write_assets(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "mailcanary: cannot write the man pages and completions to {}: {e}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let cli = Cli::parse_from(args);
     if let Err(e) = init_logging(&cli.log_level, &cli.log_format) {
         eprintln!("mailcanary: {e}");
         return ExitCode::from(2);
