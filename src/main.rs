@@ -28,12 +28,7 @@ enum Command {
     /// Run the agent: schedule probes, serve /metrics and the status page.
     Run {
         /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
-        #[arg(
-            short = 'c',
-            long = "config.file",
-            visible_alias = "config",
-            value_name = "FILE"
-        )]
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Overrides agent.listen_address.
         #[arg(long = "web.listen-address")]
@@ -46,12 +41,7 @@ enum Command {
     /// Validate the config and probe files (and a web config file); exit 1 on any error.
     Check {
         /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
-        #[arg(
-            short = 'c',
-            long = "config.file",
-            visible_alias = "config",
-            value_name = "FILE"
-        )]
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Also check this web config file (TLS files and bcrypt hashes included).
         #[arg(long = "web.config.file")]
@@ -94,12 +84,7 @@ enum Command {
     /// during them (on time, late, lost, recovered).
     Report {
         /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
-        #[arg(
-            short = 'c',
-            long = "config.file",
-            visible_alias = "config",
-            value_name = "FILE"
-        )]
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Start of the period: a duration back from now (6h, 2days), a time
         /// (2023-01-22T00:00:00Z) or unix seconds.
@@ -117,12 +102,7 @@ enum Command {
     /// Run one cycle of each probe instance and print a phase-by-phase transcript.
     Once {
         /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
-        #[arg(
-            short = 'c',
-            long = "config.file",
-            visible_alias = "config",
-            value_name = "FILE"
-        )]
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Only this probe.
         #[arg(long)]
@@ -195,12 +175,7 @@ enum SentinelAction {
     /// Append the probe's sentinel messages to its sentinel folder and record them in the ledger.
     Plant {
         /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
-        #[arg(
-            short = 'c',
-            long = "config.file",
-            visible_alias = "config",
-            value_name = "FILE"
-        )]
+        #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         #[arg(long)]
         probe: String,
@@ -255,42 +230,42 @@ fn init_logging(level: &str, format: &str) -> Result<(), LoggingError> {
     Ok(())
 }
 
-/// `mailcanary __assets DIR` (for packaging; outside the clap definitions, so that what it
-/// writes does not list it): the man pages, `mailcanary.1` and one per subcommand
-/// (`mailcanary-run.1`, ...), and the completions `mailcanary.bash`, `_mailcanary` (zsh) and
-/// `mailcanary.fish`, all generated from the clap definitions into `DIR`.
+/// `mailcanary __assets DIR`, for packaging (outside the clap definitions, so that what it
+/// writes does not list it): the man pages (`mailcanary.1`, one per subcommand) and the bash,
+/// zsh and fish completions, generated from the clap definitions into `DIR`.
 const ASSETS_COMMAND: &str = "__assets";
 
-fn write_assets(dir: &std::path::Path) -> std::io::Result<()> {
+fn write_assets(args: &[std::ffi::OsString]) -> ExitCode {
     use clap::CommandFactory;
     use clap_complete::Shell;
-    std::fs::create_dir_all(dir)?;
+    let [_, _, dir] = args else {
+        eprintln!("usage: mailcanary {ASSETS_COMMAND} DIR");
+        return ExitCode::from(2);
+    };
     let cmd = Cli::command();
-    clap_mangen::generate_to(cmd.clone(), dir)?;
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        clap_complete::generate_to(shell, &mut cmd.clone(), "mailcanary", dir)?;
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(cmd.clone(), dir))
+        .and_then(|()| {
+            [Shell::Bash, Shell::Zsh, Shell::Fish]
+                .into_iter()
+                .try_for_each(|shell| {
+                    clap_complete::generate_to(shell, &mut cmd.clone(), "mailcanary", dir).map(drop)
+                })
+        });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let dir = std::path::Path::new(dir).display();
+            eprintln!("mailcanary: cannot write the man pages and completions to {dir}: {e}");
+            ExitCode::FAILURE
+        }
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == ASSETS_COMMAND) {
-        let [_, _, dir] = args.as_slice() else {
-            eprintln!("usage: mailcanary {ASSETS_COMMAND} DIR");
-            return ExitCode::from(2);
-        };
-        let dir = std::path::Path::new(dir);
-        return match write_assets(dir) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!(
-                    "mailcanary: cannot write the man pages and completions to {}: {e}",
-                    dir.display()
-                );
-                ExitCode::FAILURE
-            }
-        };
+        return write_assets(&args);
     }
     let cli = Cli::parse_from(args);
     if let Err(e) = init_logging(&cli.log_level, &cli.log_format) {
