@@ -19,10 +19,12 @@
 //! The package is purged when the test ends, failed or not. It uses the real mail stack (shared
 //! lock) and a lock of its own, so two runs never install at once.
 
+mod layout;
 mod package;
 #[path = "../support/mod.rs"]
 mod support;
 
+use layout::{assert_installed_layout, CONFIG, EXAMPLE};
 use package::{entity_exists, passwd, run_ok, status, text, Installed, ETC, STATE, USER};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -31,10 +33,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{agent, http, root, stack};
 
-/// The probe the package ships, under /etc/mailcanary/probes.
-const EXAMPLE: &str = "/etc/mailcanary/probes/example.toml";
-const CONFIG: &str = "/etc/mailcanary/mailcanary.toml";
 const ENABLED_LINK: &str = "/etc/systemd/system/multi-user.target.wants/mailcanary.service";
+/// Where `dpkg -r` masks the unit (a link to /dev/null), until the purge unmasks it.
+const MASK_LINK: &str = "/etc/systemd/system/mailcanary.service";
 
 /// The agent started as the `mailcanary` user; killed when dropped.
 struct RunningAgent(Child);
@@ -96,88 +97,6 @@ fn check_as_user() -> std::process::Output {
         ])
         .output()
         .expect("run runuser")
-}
-
-fn assert_installed_layout(deb_root: &Path) {
-    // The binary, the conffiles, the shipped rules and dashboards, identical to the repository's.
-    assert!(Path::new("/usr/bin/mailcanary").is_file());
-    let conffiles = text(&run_ok("dpkg-query", &["-W", "-f=${Conffiles}", "mailcanary"]).stdout);
-    for f in [CONFIG, EXAMPLE] {
-        assert!(conffiles.contains(f), "{f} is not a conffile: {conffiles}");
-    }
-    let mut shipped = 0;
-    for (dir, suffix) in [("alerts", ".rules.yml"), ("dashboards", ".json")] {
-        for entry in std::fs::read_dir(deb_root.join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if !name.ends_with(suffix) {
-                continue;
-            }
-            let installed = Path::new("/usr/share/mailcanary").join(dir).join(&name);
-            assert_eq!(
-                std::fs::read(&installed)
-                    .unwrap_or_else(|e| panic!("{}: {e}", installed.display())),
-                std::fs::read(&path).unwrap(),
-                "{} differs from {}",
-                installed.display(),
-                path.display()
-            );
-            shipped += 1;
-        }
-    }
-    assert!(shipped >= 2, "no rules or dashboards found to compare");
-
-    // The man pages and completions are those of the CLI this test was built with.
-    let fresh = tempfile::tempdir().unwrap();
-    run_ok(agent::bin(), &["__assets", fresh.path().to_str().unwrap()]);
-    let mut pages = 0;
-    for entry in std::fs::read_dir(fresh.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let installed = match name.as_str() {
-            n if n.ends_with(".1") => {
-                pages += 1;
-                let gz = format!("/usr/share/man/man1/{n}.gz");
-                run_ok("zcat", &[&gz]).stdout
-            }
-            "mailcanary.bash" => {
-                std::fs::read("/usr/share/bash-completion/completions/mailcanary").unwrap()
-            }
-            "_mailcanary" => {
-                std::fs::read("/usr/share/zsh/vendor-completions/_mailcanary").unwrap()
-            }
-            "mailcanary.fish" => {
-                std::fs::read("/usr/share/fish/vendor_completions.d/mailcanary.fish").unwrap()
-            }
-            other => panic!("__assets wrote {other}, which the package does not install"),
-        };
-        assert!(
-            installed == std::fs::read(&path).unwrap(),
-            "the installed {name} is not the current CLI's"
-        );
-    }
-    assert!(
-        pages > 1,
-        "expected a man page per subcommand besides mailcanary.1"
-    );
-
-    // The system user, its state directory, the per-machine key.
-    let user = passwd(USER);
-    let uid: u32 = user[2].parse().unwrap();
-    assert!(uid < 1000, "mailcanary is not a system user: {user:?}");
-    assert_eq!(user[6], "/usr/sbin/nologin");
-    let state = std::fs::metadata(STATE).unwrap();
-    assert_eq!((state.uid(), state.mode() & 0o777), (uid, 0o750));
-    let key = std::fs::metadata(format!("{ETC}/hmac.key")).unwrap();
-    assert_eq!(
-        (key.uid(), key.gid(), key.mode() & 0o777),
-        (0, user[3].parse().unwrap(), 0o640)
-    );
-    assert!(
-        key.len() >= 64,
-        "the generated key is too short: {} bytes",
-        key.len()
-    );
 }
 
 #[test]
@@ -376,11 +295,15 @@ fn the_debian_package_installs_runs_as_its_user_and_removes_cleanly() {
         "dpkg -r reverted the edited conffile"
     );
     assert!(entity_exists("passwd", USER));
+    assert!(
+        Path::new(MASK_LINK).is_symlink(),
+        "dpkg -r did not mask the unit"
+    );
 
     // dpkg -P: nothing left.
     run_ok("dpkg", &["-P", "mailcanary"]);
     assert_eq!(status(), "not-installed");
-    for gone in [ETC, STATE, ENABLED_LINK] {
+    for gone in [ETC, STATE, ENABLED_LINK, MASK_LINK] {
         assert!(
             !Path::new(gone).exists() && !Path::new(gone).is_symlink(),
             "dpkg -P left {gone}"
