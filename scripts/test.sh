@@ -12,11 +12,11 @@ export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
 
 # Headless Chromium (and a font with the status page's ✓ ✗ marks) for the status-page test,
-# tests/scenario_libero.rs; jsonnet for the monitoring mixin's tests, tests/mixin.rs.
-# Idempotent and non-interactive.
+# tests/scenario_libero.rs; jsonnet for the monitoring mixin's tests, tests/mixin.rs; lintian for
+# the package test, tests/e2e_deb. Idempotent and non-interactive.
 install_test_tools() {
   local missing=""
-  for p in chromium fonts-dejavu-core jsonnet; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  for p in chromium fonts-dejavu-core jsonnet lintian; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [[ -n "$missing" ]]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
@@ -29,7 +29,7 @@ install_test_tools() {
 step "mail stack"
 scripts/mailstack.sh up
 
-step "test tools (chromium, jsonnet)"
+step "test tools (chromium, jsonnet, lintian)"
 install_test_tools
 
 step "cargo fmt --check"
@@ -38,6 +38,12 @@ cargo fmt --check
 step "cargo clippy -- -D warnings (debug and release configurations)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --release --all-targets -- -D warnings
+
+# The package test (tests/e2e_deb) builds the .deb with scripts/deb.sh: cargo-deb and the
+# release binary are ready before the tests start, so that no build competes with them.
+step "cargo-deb and the release build"
+cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --locked --quiet
+cargo build --release --locked
 
 step "cargo test"
 if cargo nextest --version >/dev/null 2>&1; then

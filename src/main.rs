@@ -9,6 +9,7 @@ use std::process::ExitCode;
 #[command(
     name = "mailcanary",
     version,
+    long_version = env!("MAILCANARY_LONG_VERSION"),
     about = "Synthetic mail monitoring: SMTP canaries watched over IMAP, exported to Prometheus"
 )]
 struct Cli {
@@ -26,6 +27,7 @@ struct Cli {
 enum Command {
     /// Run the agent: schedule probes, serve /metrics and the status page.
     Run {
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Overrides agent.listen_address.
@@ -38,6 +40,7 @@ enum Command {
     },
     /// Validate the config and probe files (and a web config file); exit 1 on any error.
     Check {
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Also check this web config file (TLS files and bcrypt hashes included).
@@ -81,7 +84,8 @@ enum Command {
     /// during them (on time, late, lost, recovered). With --agent, from every agent's
     /// /api/report, merged into one fleet report; exit 3 if an agent did not answer.
     Report {
-        /// The agent's config, whose ledger is read (or give --agent).
+        /// The agent's config, whose ledger is read (or give --agent), e.g.
+        /// /etc/mailcanary/mailcanary.toml.
         #[arg(
             short = 'c',
             long = "config.file",
@@ -110,6 +114,7 @@ enum Command {
     },
     /// Run one cycle of each probe instance and print a phase-by-phase transcript.
     Once {
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         /// Only this probe.
@@ -182,6 +187,7 @@ fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
 enum SentinelAction {
     /// Append the probe's sentinel messages to its sentinel folder and record them in the ledger.
     Plant {
+        /// The main config file, e.g. /etc/mailcanary/mailcanary.toml.
         #[arg(short = 'c', long = "config.file", visible_alias = "config")]
         config: PathBuf,
         #[arg(long)]
@@ -237,8 +243,44 @@ fn init_logging(level: &str, format: &str) -> Result<(), LoggingError> {
     Ok(())
 }
 
+/// `mailcanary __assets DIR`, for packaging (outside the clap definitions, so that what it
+/// writes does not list it): the man pages (`mailcanary.1`, one per subcommand) and the bash,
+/// zsh and fish completions, generated from the clap definitions into `DIR`.
+const ASSETS_COMMAND: &str = "__assets";
+
+fn write_assets(args: &[std::ffi::OsString]) -> ExitCode {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let [_, _, dir] = args else {
+        eprintln!("usage: mailcanary {ASSETS_COMMAND} DIR");
+        return ExitCode::from(2);
+    };
+    let cmd = Cli::command();
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(cmd.clone(), dir))
+        .and_then(|()| {
+            [Shell::Bash, Shell::Zsh, Shell::Fish]
+                .into_iter()
+                .try_for_each(|shell| {
+                    clap_complete::generate_to(shell, &mut cmd.clone(), "mailcanary", dir).map(drop)
+                })
+        });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let dir = std::path::Path::new(dir).display();
+            eprintln!("mailcanary: cannot write the man pages and completions to {dir}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == ASSETS_COMMAND) {
+        return write_assets(&args);
+    }
+    let cli = Cli::parse_from(args);
     if let Err(e) = init_logging(&cli.log_level, &cli.log_format) {
         eprintln!("mailcanary: {e}");
         return ExitCode::from(2);

@@ -4,6 +4,7 @@
 //! - [`raw`] mirrors the files (serde, unknown keys rejected, spans kept);
 //! - [`validate`] checks each field and each cross-field rule, collecting every error with its
 //!   file, line, column and field ([`error`]);
+//! - [`placeholder`] reports the values a shipped example leaves to fill in;
 //! - [`profiles`] holds the client profile types and the built-in presets;
 //! - [`Limits`] bounds every duration and count; `rules.rs` keeps values sent to a server free
 //!   of control characters, credentials off plaintext connections and certificate names off
@@ -17,6 +18,7 @@ mod ctx;
 mod endpoints;
 pub mod error;
 mod glob;
+pub mod placeholder;
 mod probes;
 pub mod profiles;
 pub mod raw;

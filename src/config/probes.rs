@@ -4,6 +4,7 @@
 use super::ctx::{read, Ctx, Defaults, Limits};
 use super::endpoints::endpoint;
 use super::error::{ConfigError, Source};
+use super::placeholder;
 use super::profiles::{pop3_auth_name, AuthMech, ClientProfile};
 use super::raw;
 use super::rules::{default_lost_after, mx_needs_server_name};
@@ -19,6 +20,11 @@ pub(super) fn probe_file(
 ) -> Option<Probe> {
     let text = read(path, errors)?;
     let src = Source { path, text: &text };
+    let placeholders = placeholder::find(&src);
+    if !placeholders.is_empty() {
+        errors.extend(placeholders);
+        return None;
+    }
     let sec: Spanned<raw::ProbeSection> = match toml::from_str(&text) {
         Ok(s) => s,
         Err(e) => {

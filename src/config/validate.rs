@@ -6,6 +6,7 @@ use super::clients::client_profiles;
 use super::ctx::{read, Ctx, Defaults};
 use super::error::{ConfigError, ConfigErrors, Source};
 use super::glob::glob;
+use super::placeholder;
 use super::probes::{probe, probe_file};
 use super::raw;
 use super::{is_valid_name, Agent, Config, Web};
@@ -20,6 +21,12 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors(errors));
     };
     let src = Source { path, text: &text };
+    // Placeholders left in the main file: those alone (the probe files it names are checked
+    // once they are filled in).
+    let placeholders = placeholder::find(&src);
+    if !placeholders.is_empty() {
+        return Err(ConfigErrors(placeholders));
+    }
     let main: raw::MainFile = match toml::from_str(&text) {
         Ok(m) => m,
         Err(e) => return Err(ConfigErrors(vec![src.parse_error(&e)])),

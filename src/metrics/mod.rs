@@ -225,9 +225,10 @@ impl Metrics {
             build_info: IntGaugeVec::new(
                 Opts::new(
                     "mailcanary_build_info",
-                    "Always 1; the version label says which build runs",
+                    "Always 1; the labels say which build runs: version, git revision (unknown \
+                     when built outside a git checkout) and the rustc version",
                 ),
-                &["version", "region"],
+                &["version", "revision", "rustversion", "region"],
             )?,
             shard_info: IntGaugeVec::new(
                 Opts::new(
@@ -249,7 +250,12 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         m.build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), region])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                env!("MAILCANARY_REVISION"),
+                env!("MAILCANARY_RUSTC_VERSION"),
+                region,
+            ])
             .set(1);
         m.reload_ok.with_label_values(&[region]).set(1);
         m.shard_info
