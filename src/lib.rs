@@ -8,6 +8,7 @@
 //! # Layout
 //!
 //! - [`vocab`]: the shared vocabulary (stage, reason, failure, outcome); imports nothing else.
+//! - [`logging`]: the process's log filter and format (`--log.level`, `--log.format`).
 //! - [`config`]: the main file and probe files, validated; client profiles and presets.
 //! - [`secret`]: passwords, tokens and the HMAC key, from files or the environment, redacted.
 //! - [`probe`]: one cycle: SMTP send, IMAP watch, canary verification, failure classification.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod events;
 pub mod ledger;
+pub mod logging;
 pub mod metrics;
 pub mod once;
 pub mod plant;

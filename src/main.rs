@@ -216,33 +216,6 @@ enum CommandError {
     Plant(#[from] mailcanary::plant::PlantError),
 }
 
-/// Logging flags that cannot be applied.
-#[derive(Debug, thiserror::Error)]
-enum LoggingError {
-    #[error("--log.level: {0}")]
-    Level(tracing_subscriber::filter::ParseError),
-    #[error("--log.format must be logfmt or json, got {0:?}")]
-    Format(String),
-}
-
-fn init_logging(level: &str, format: &str) -> Result<(), LoggingError> {
-    // Protocol libraries log raw traffic (credentials included) at debug/trace: keep them quiet
-    // whatever the level asked for.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},async_imap=warn,imap_proto=warn,lettre=warn,rustls=warn,hyper=warn"
-    ))
-    .map_err(LoggingError::Level)?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        "json" => builder.json().init(),
-        "logfmt" => builder.with_ansi(false).init(),
-        other => return Err(LoggingError::Format(other.to_string())),
-    }
-    Ok(())
-}
-
 /// `mailcanary __assets DIR`, for packaging (outside the clap definitions, so that what it
 /// writes does not list it): the man pages (`mailcanary.1`, one per subcommand) and the bash,
 /// zsh and fish completions, generated from the clap definitions into `DIR`.
@@ -281,7 +254,7 @@ fn main() -> ExitCode {
         return write_assets(&args);
     }
     let cli = Cli::parse_from(args);
-    if let Err(e) = init_logging(&cli.log_level, &cli.log_format) {
+    if let Err(e) = mailcanary::logging::init(&cli.log_level, &cli.log_format) {
         eprintln!("mailcanary: {e}");
         return ExitCode::from(2);
     }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     // The shared words: stage, reason, failure, outcome. Imports nothing.
     ("vocab", &[]),
+    // The process's log output. Imports nothing.
+    ("logging", &[]),
     // Leaves that serve everyone.
     ("secret", &["vocab"]),
     ("config", &["secret", "vocab"]),
