@@ -159,7 +159,11 @@ service pop3-login {
     ssl = yes
   }
 }
+# One LMTP process per delivery connection: Pigeonhole looks for the junk fault's script when a
+# process first delivers for a user and a long-lived process keeps what it found, so it would
+# not see the fault change (checked on Debian 12's Dovecot 2.3.19).
 service lmtp {
+  service_count = 1
   unix_listener /var/spool/postfix/private/dovecot-lmtp {
     mode = 0600
     user = postfix
@@ -199,8 +203,9 @@ namespace inbox {
   }
 }
 # LMTP delivery runs Sieve. The junk fault's script is $SIEVE_JUNK, run before anything else;
-# while it does not exist Pigeonhole skips it. Pigeonhole opens (and compiles) it at every
-# delivery, so creating or removing it takes effect at the next message: no reload.
+# while it does not exist Pigeonhole skips it. Each delivery connection gets a fresh LMTP
+# process (service lmtp below), which opens the script anew, so creating or removing it takes
+# effect at the next message: no reload.
 protocol lmtp {
   mail_plugins = \$mail_plugins sieve
 }
