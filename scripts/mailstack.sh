@@ -13,6 +13,9 @@
 #   mailstack.sh status           running or not, one line each
 #   mailstack.sh fault NAME on|off   see `mailstack.sh faults`
 #
+# Delivery runs Dovecot Sieve (Pigeonhole): every user has a Junk folder announced by SPECIAL-USE
+# `\Junk`, and the `junk` fault files all new mail into it (see set_junk).
+#
 # Users: <name>@example.test with password <name>-secret, for each name in $USERS.
 #
 # OAuth (XOAUTH2 / OAUTHBEARER, IMAP and SMTP submission through Dovecot SASL): Dovecot's oauth2
@@ -23,10 +26,11 @@ set -euo pipefail
 STATE=${MAILSTACK_STATE:-/var/lib/mailstack}
 DOMAIN=example.test
 USERS="canary alice bob carol dave erin frank grace henry ivan judy kim lena"
-PKGS="postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl nftables python3 prometheus prometheus-alertmanager"
+PKGS="postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve openssl nftables python3 prometheus prometheus-alertmanager"
 LOCK=/tmp/mailcanary-mailstack.lock
 OAUTH_INTROSPECTION_URL=${MAILSTACK_OAUTH_URL:-http://127.0.0.1:9799/introspect}
 POSTFIX_PID=/var/spool/postfix/pid/master.pid
+SIEVE_JUNK=$STATE/sieve/junk.sieve
 DOVECOT_PID=/run/dovecot/master.pid
 
 log() { echo "mailstack: $*" >&2; }
@@ -91,6 +95,7 @@ configure_dovecot() {
   chmod 640 "$STATE/users"; chgrp dovecot "$STATE/users"
   # Logins the deny passdb refuses, one `<service>-<user>:` line each (the pop3-auth fault)
   [ -f "$STATE/denied" ] || : > "$STATE/denied"
+  install -d -o vmail -g "$(id -g vmail)" -m 755 "$STATE/sieve"
   chmod 640 "$STATE/denied"; chgrp dovecot "$STATE/denied"
   local before; before=$(cat /etc/dovecot/local.conf /etc/dovecot/oauth2.conf.ext 2>/dev/null | md5sum || true)
   cat > /etc/dovecot/oauth2.conf.ext <<CONF
@@ -154,7 +159,11 @@ service pop3-login {
     ssl = yes
   }
 }
+# One LMTP process per delivery connection: Pigeonhole looks for the junk fault's script when a
+# process first delivers for a user and a long-lived process keeps what it found, so it would
+# not see the fault change (checked on Debian 12's Dovecot 2.3.19).
 service lmtp {
+  service_count = 1
   unix_listener /var/spool/postfix/private/dovecot-lmtp {
     mode = 0600
     user = postfix
@@ -184,6 +193,24 @@ protocol imap {
 protocol pop3 {
   pop3_uidl_format = %08Xu%08Xv
   mail_max_userip_connections = 100
+}
+# A Junk folder for every user, created and subscribed on first access, announced by
+# SPECIAL-USE \Junk (RFC 6154), as a receiving side's spam filter files into it.
+namespace inbox {
+  mailbox Junk {
+    special_use = \Junk
+    auto = subscribe
+  }
+}
+# LMTP delivery runs Sieve. The junk fault's script is $SIEVE_JUNK, run before anything else;
+# while it does not exist Pigeonhole skips it. Each delivery connection gets a fresh LMTP
+# process (service lmtp below), which opens the script anew, so creating or removing it takes
+# effect at the next message: no reload.
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+plugin {
+  sieve_before = $SIEVE_JUNK
 }
 log_path = $STATE/dovecot.log
 CONF
@@ -296,6 +323,19 @@ set_pop3_denied() { # on|off
   mv "$STATE/denied.new" "$STATE/denied"
 }
 
+# Every new message filed into Junk, as a spam filter would (the junk fault): a Sieve script run
+# before any other, present only while the fault is on. Only a file changes: no reload, so no
+# session or login in progress is disturbed. Written whole then renamed, so a delivery never
+# reads half a script.
+set_junk() { # on|off
+  if [ "$1" = on ]; then
+    printf 'require "fileinto";\nfileinto "Junk";\n' > "$SIEVE_JUNK.new"
+    chmod 644 "$SIEVE_JUNK.new"; mv "$SIEVE_JUNK.new" "$SIEVE_JUNK"
+  else
+    rm -f "$SIEVE_JUNK" "$SIEVE_JUNK.new" "${SIEVE_JUNK%.sieve}.svbin"
+  fi
+}
+
 # One listener down, nothing else touched: a kernel rule (nftables, its own table per fault)
 # answers new TCP connections to 127.0.0.1:PORT with a reset, exactly what a client sees when
 # nothing listens there. The daemon keeps running: its other listeners, and the sessions already
@@ -326,7 +366,7 @@ accept_port() { # fault-name port...
   done
 }
 
-FAULTS="imap-down imap-refused smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data pop3-down pop3-auth"
+FAULTS="imap-down imap-refused smtp-down smtp-hold delivery-defer smtp-tempfail smtp-permfail imap-auth imap-143-down slow-delivery smtp-slow-data pop3-down pop3-auth junk"
 
 fault() {
   local name=${1:-} mode=${2:-}
@@ -370,6 +410,9 @@ fault() {
     # POP3 logins fail (-ERR) for every user, whatever the mechanism; IMAP and SMTP AUTH succeed
     pop3-auth:on)  set_pop3_denied on; wait_auth fail pop3; wait_auth ok imap ;;
     pop3-auth:off) set_pop3_denied off; wait_auth ok pop3 ;;
+    # new mail for every user is filed into Junk by Sieve (IMAP only: POP3 reads just the Inbox)
+    junk:on)  set_junk on ;;
+    junk:off) set_junk off ;;
     *) echo "usage: mailstack.sh fault NAME on|off; NAME one of: $FAULTS" >&2; return 2 ;;
   esac
 }
@@ -443,6 +486,7 @@ reset_faults() {
   # A clean `up` never inherits a fault left on by an interrupted test run.
   if [ -f /etc/dovecot/local.conf ]; then sed -i 's/port = 0$/port = 143/' /etc/dovecot/local.conf; fi
   [ -f "$STATE/denied" ] && set_pop3_denied off
+  set_junk off
   local t
   for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^mailstack_/ {print $3}'); do
     nft delete table inet "$t"

@@ -144,6 +144,7 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
                 Outcome::Lost => s.lost_total += 1,
                 Outcome::Late => s.late_total += 1,
                 Outcome::Recovered => s.recovered_total += 1,
+                Outcome::Junk => s.junk_total += 1,
                 _ => {}
             }
         }

@@ -1,7 +1,7 @@
 //! `mailcanary report`: the incident report from the ledger. For each probe × client × region
 //! since a point in time: how many cycles failed, the outage windows (consecutive failed cycles)
 //! with the stage and reason that dominated them, and what happened to every canary sent during
-//! each window — on time, late (with the worst delay), lost, recovered, corrupt, still open.
+//! each window — on time, late (with the worst delay), lost, recovered, corrupt, in Junk, still open.
 //!
 //! It answers the question users asked after the January 2023 outage: "what happened to the
 //! mail sent to us while it was down?"
@@ -71,6 +71,7 @@ fn outcomes_line(o: &Outcomes) -> String {
     for (n, what) in [
         (o.recovered, "recovered after being declared lost"),
         (o.corrupt, "corrupt"),
+        (o.junk, "in Junk"),
         (o.in_flight, "still in flight"),
         (o.rejected, "refused by the server"),
         (o.unconfirmed, "unconfirmed"),

@@ -41,6 +41,9 @@ pub struct InstanceStatus {
     /// Canaries seen after having been declared lost, since the agent started.
     #[serde(default)]
     pub recovered_total: u64,
+    /// Canaries found in the account's Junk folder since the agent started.
+    #[serde(default)]
+    pub junk_total: u64,
     /// (unix time, delivery seconds or null when the cycle failed), oldest first.
     pub history: VecDeque<(f64, Option<f64>)>,
     /// Most recent first.

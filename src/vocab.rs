@@ -82,6 +82,7 @@ label_enum! {
         ProtocolError => "protocol_error", "the server's reply made no sense";
         NotDelivered => "not_delivered", "accepted but not seen in the mailbox in time";
         Corrupt => "corrupt", "the message arrived altered";
+        Junk => "junk", "delivered, but filed into the Junk folder instead of the mailbox";
         Internal => "internal", "internal error in the agent";
     }
 }
@@ -133,16 +134,19 @@ pub enum Outcome {
     Recovered,
     Duplicate,
     Corrupt,
+    /// Found in the account's Junk folder instead of the mailbox (IMAP profiles only).
+    Junk,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::OnTime,
         Outcome::Late,
         Outcome::Lost,
         Outcome::Recovered,
         Outcome::Duplicate,
         Outcome::Corrupt,
+        Outcome::Junk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -153,6 +157,7 @@ impl Outcome {
             Outcome::Recovered => "recovered",
             Outcome::Duplicate => "duplicate",
             Outcome::Corrupt => "corrupt",
+            Outcome::Junk => "junk",
         }
     }
 }

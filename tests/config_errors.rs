@@ -42,6 +42,10 @@ fn the_valid_fixture_loads_with_defaults_and_overrides() {
         Some("a@example.test")
     );
     assert!(p.pop3.is_none());
+    assert_eq!(
+        p.junk_folder, None,
+        "unset: the server's SPECIAL-USE \\Junk folder"
+    );
     let insts = c.instances();
     assert_eq!(insts.len(), 1);
     assert_eq!(insts[0].key(), "good/thunderbird");

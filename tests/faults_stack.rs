@@ -35,6 +35,7 @@ const KNOWN: &[&str] = &[
     "imap-refused",
     "pop3-down",
     "pop3-auth",
+    "junk",
 ];
 /// Stack faults that break POP3 only: while one is on, an IMAP profile still delivers.
 const POP3_ONLY: &[&str] = &["pop3-down", "pop3-auth"];

@@ -1,4 +1,4 @@
-// Lost, corrupt and duplicated canaries; stored mail integrity; delivery latency.
+// Lost, junk-filed, corrupt and duplicated canaries; stored mail integrity; delivery latency.
 //
 // No rule reads `mailcanary_phase_seconds`: that per-phase histogram exists only when an agent
 // opts in (`[agent] phase_histograms = true`). Phase timings are the gauges
@@ -38,6 +38,23 @@ local util = import '../lib/util.libsonnet';
                 {{ $value | humanize }} canaries of probe {{ $labels.probe }} with client profile
                 {{ $labels.client }} in region {{ $labels.region }} were accepted over SMTP and declared
                 lost in %s: they never appeared in the mailbox before the loss deadline.
+              ||| % util.last(w)),
+            },
+          },
+
+          {
+            alert: 'MailCanaryCanariesInJunk',
+            expr: |||
+              sum by (probe, client, region) (increase(mailcanary_canaries_total{%(sel)s,outcome="junk"}[%(w)s])) > 0
+            ||| % { sel: c.jobSelector, w: w },
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Canaries were filed into the Junk folder instead of the mailbox.',
+              description: util.fold(|||
+                {{ $value | humanize }} canaries of probe {{ $labels.probe }} with client profile
+                {{ $labels.client }} in region {{ $labels.region }} were delivered into the account's
+                Junk folder in %s: the receiving side classified them as spam, and the user would not
+                see them in the mailbox.
               ||| % util.last(w)),
             },
           },

@@ -74,14 +74,15 @@ local util = import '../lib/util.libsonnet';
           // The SLO target: `_config.sloTarget`, recorded once.
           { record: 'mailcanary:slo_target:ratio', expr: 'vector(%s)' % util.num(c.sloTarget) },
         ] + [
-          // On-time SLI, error ratio: late or lost canaries among those settled in the window.
+          // On-time SLI, error ratio: late, lost or junk-filed canaries among those settled in the
+          // window (a canary in Junk was not delivered where the user reads mail).
           // NaN (no sample is compared) while no canary settles, e.g. during a held queue: the
           // held canaries count when they settle or are declared lost.
           {
             record: onTime(w),
             expr: |||
-              sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"late|lost"}[%(w)s]))
-              / sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost"}[%(w)s]))
+              sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"late|lost|junk"}[%(w)s]))
+              / sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost|junk"}[%(w)s]))
             ||| % { sel: c.jobSelector, w: w },
           }
           for w in sliWindows

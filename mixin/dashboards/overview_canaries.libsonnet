@@ -36,7 +36,7 @@ function(cfg)
       17,
       'timeseries',
       'Canary outcomes',
-      'Canaries per outcome: on_time, late, lost, recovered (seen after declared lost), duplicate, corrupt.',
+      'Canaries per outcome: on_time, late, lost, junk (filed into the Junk folder), recovered (seen after declared lost), duplicate, corrupt.',
       [12, 54, 12, 8],
       [
         t('A', 'sum by (outcome) (increase(mailcanary_canaries_total{%(sel)s}[$__rate_interval]))' % v, '{{outcome}}'),

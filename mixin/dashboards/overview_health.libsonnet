@@ -159,7 +159,7 @@ function(cfg)
       'On-time SLI over the time range: share of the canaries settled in the range (on time, late or lost) that were on time. Late and lost canaries spend the error budget of the SLO (%s %% on time as shipped; colours assume it).' % v.sloPercent,
       [20, 1, 4, 6],
       [
-        t('A', 'sum(increase(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__range])) / sum(increase(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost"}[$__range]))' % v, 'on time', instant=true),
+        t('A', 'sum(increase(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__range])) / sum(increase(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost|junk"}[$__range]))' % v, 'on time', instant=true),
       ],
       {
         fieldConfig: {

@@ -39,7 +39,7 @@ function(cfg)
       'On-time SLI: share of the canaries settled in the interval that were on time, among on time, late and lost. A late canary counts when it finally arrives, a lost one when it is declared lost; nothing counts while canaries are held (gaps). The dashed line is the SLO target (mailcanary:slo_target:ratio from the rules). Below it the error budget is being spent: see the MailCanaryDeliveryLatencyBudgetBurn alerts.',
       [12, 25, 12, 9],
       [
-        t('A', 'sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__rate_interval])) / sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost"}[$__rate_interval]))' % v, '{{probe}} / {{client}} / {{region}}'),
+        t('A', 'sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__rate_interval])) / sum by (probe, client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost|junk"}[$__rate_interval]))' % v, '{{probe}} / {{client}} / {{region}}'),
         t('B', 'mailcanary:slo_target:ratio', 'SLO target'),
       ],
       {

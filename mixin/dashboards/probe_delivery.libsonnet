@@ -128,7 +128,7 @@ function(cfg)
       'Share of the canaries settled in the interval that were on time, among on time, late and lost; the dashed line is the SLO target (mailcanary:slo_target:ratio from the rules). Gaps: no canary settled (a held queue settles later, as late).',
       [0, 61, 12, 8],
       [
-        t('A', 'sum by (client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__rate_interval])) / sum by (client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost"}[$__rate_interval]))' % v, '{{client}} / {{region}}'),
+        t('A', 'sum by (client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome="on_time"}[$__rate_interval])) / sum by (client, region) (rate(mailcanary_canaries_total{%(sel)s,outcome=~"on_time|late|lost|junk"}[$__rate_interval]))' % v, '{{client}} / {{region}}'),
         t('B', 'mailcanary:slo_target:ratio', 'SLO target'),
       ],
       {

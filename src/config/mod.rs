@@ -101,6 +101,9 @@ pub struct Probe {
     /// A canary not seen this long after SMTP accepted it is declared `lost`.
     pub lost_after: Duration,
     pub mailbox: String,
+    /// Junk folder looked in for a canary not in `mailbox`; `None`: the folder the server
+    /// announces with SPECIAL-USE `\Junk`, if any (IMAP profiles only).
+    pub junk_folder: Option<String>,
     pub from: String,
     pub to: String,
     /// Delete this probe's verified canaries after they are seen.

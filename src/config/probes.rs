@@ -133,6 +133,19 @@ pub(super) fn probe(
     if let Some(m) = &s.mailbox {
         ctx.mailbox_name(m);
     }
+    let junk_folder = s.junk_folder.as_ref().map(|j| {
+        ctx.mailbox_name(j);
+        if j.get_ref() == &mailbox {
+            ctx.err(
+                j,
+                format!(
+                    "junk_folder {:?} is the probe's mailbox: name the folder spam is filed into",
+                    j.get_ref()
+                ),
+            );
+        }
+        j.get_ref().clone()
+    });
     // Which profiles need a password or a token on each side, for the error that names them.
     let needs = |side: Side, oauth: bool| -> Option<String> {
         let names: Vec<String> = profiles
@@ -243,6 +256,7 @@ pub(super) fn probe(
         deadline,
         lost_after,
         mailbox,
+        junk_folder,
         from: s.from.get_ref().clone(),
         to: s.to.get_ref().clone(),
         cleanup: s.cleanup.unwrap_or(true),
@@ -282,6 +296,17 @@ fn pop3_rules(ctx: &mut Ctx, s: &raw::ProbeSection, profiles: &[ClientProfile]) 
                  leave mailbox unset (INBOX)",
                 pop3.join(", ")
             ),
+        );
+    }
+    if let Some(j) = s
+        .junk_folder
+        .as_ref()
+        .filter(|_| pop3.len() == profiles.len())
+    {
+        ctx.err(
+            j,
+            "the Junk folder is looked in over IMAP only, and every client profile of this \
+             probe reads over POP3",
         );
     }
     if pop3.len() == profiles.len() {

@@ -67,6 +67,9 @@ pub struct ProbeSection {
     pub deadline: Option<Spanned<String>>,
     pub lost_after: Option<Spanned<String>>,
     pub mailbox: Option<Spanned<String>>,
+    /// Folder where the receiving side files suspected spam (default: the one the server
+    /// announces with SPECIAL-USE `\Junk`).
+    pub junk_folder: Option<Spanned<String>>,
     pub from: Spanned<String>,
     pub to: Spanned<String>,
     pub cleanup: Option<bool>,

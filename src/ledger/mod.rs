@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! sending ──250──► in_flight ──seen ≤ deadline──► on_time
-//!    │                 │     └─seen > deadline──► late
+//!    │                 │     ├─seen > deadline──► late
+//!    │                 │     └─seen in Junk─────► junk (also from lost; settled once)
 //!    │ (4xx/5xx)       └──not seen by lost_after──► lost ──seen later──► recovered
 //!    ▼                                             (a copy seen twice: +duplicate; bad tag: corrupt)
 //! rejected        sending and never seen by lost_after ──► unconfirmed (not counted as lost)
@@ -213,6 +214,20 @@ impl Ledger {
     /// A verified copy of canary `id` was seen at `seen_at` under `uid`. Returns the outcome to
     /// count, or `None` when this copy was already accounted for (or the id is not ours).
     pub fn settle_seen(&self, id: &str, uid: u32, seen_at: f64) -> Result<Option<Settled>> {
+        self.settle_seen_in(id, uid, seen_at, false)
+    }
+
+    /// As [`Ledger::settle_seen`], for a copy seen in the account's Junk folder when `junk`:
+    /// a canary not settled yet settles `junk` (with its delay). A canary settled `junk` is
+    /// settled once: a copy of it found later in the mailbox (moved back out of Junk) is not
+    /// counted again.
+    pub fn settle_seen_in(
+        &self,
+        id: &str,
+        uid: u32,
+        seen_at: f64,
+        junk: bool,
+    ) -> Result<Option<Settled>> {
         self.with("settle a canary seen", |db| {
             let tx = db.unchecked_transaction()?;
             let row: Option<(String, f64, Option<f64>, f64, String)> = query_row(
@@ -225,6 +240,9 @@ impl Ledger {
             let Some((state, sent_at, accepted_at, deadline, uids)) = row else {
                 return Ok(None);
             };
+            if state == "junk" && !junk {
+                return Ok(None);
+            }
             let mut known = parse_uids(&uids);
             if known.contains(&uid) {
                 return Ok(None);
@@ -232,6 +250,9 @@ impl Ledger {
             known.push(uid);
             let delay = (seen_at - accepted_at.unwrap_or(sent_at)).max(0.0);
             let outcome = match state.as_str() {
+                "sending" | "in_flight" | "lost" | "rejected" | "unconfirmed" if junk => {
+                    Outcome::Junk
+                }
                 "sending" | "in_flight" if delay <= deadline => Outcome::OnTime,
                 "sending" | "in_flight" => Outcome::Late,
                 "lost" => Outcome::Recovered,

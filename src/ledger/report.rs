@@ -27,6 +27,10 @@ pub struct Outcomes {
     pub lost: u64,
     pub recovered: u64,
     pub corrupt: u64,
+    /// Found in the account's Junk folder instead of the mailbox (absent in reports of agents
+    /// that predate the outcome: zero).
+    #[serde(default)]
+    pub junk: u64,
     /// Accepted, not yet seen, not yet declared lost.
     pub in_flight: u64,
     /// Refused by the server (never in flight).
@@ -48,6 +52,7 @@ impl Outcomes {
             (&mut self.lost, other.lost),
             (&mut self.recovered, other.recovered),
             (&mut self.corrupt, other.corrupt),
+            (&mut self.junk, other.junk),
             (&mut self.in_flight, other.in_flight),
             (&mut self.rejected, other.rejected),
             (&mut self.unconfirmed, other.unconfirmed),
@@ -236,6 +241,7 @@ fn count(o: &mut Outcomes, state: &str, delay: Option<f64>) {
         "lost" => o.lost += 1,
         "recovered" => o.recovered += 1,
         "corrupt" => o.corrupt += 1,
+        "junk" => o.junk += 1,
         "sending" | "in_flight" => o.in_flight += 1,
         "rejected" => o.rejected += 1,
         "unconfirmed" => o.unconfirmed += 1,

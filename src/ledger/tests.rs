@@ -148,3 +148,47 @@ fn the_end_of_a_cycle_declares_lost_records_the_cycle_and_counts_what_is_open() 
     let end = l.end_cycle(&owner(), 1603.0, 1602.0, None).unwrap();
     assert_eq!((end.lost.len(), end.in_flight, end.open), (0, 0, 1));
 }
+
+#[test]
+fn junk_settles_once_and_a_copy_moved_back_to_the_mailbox_is_not_counted_again() {
+    let l = Ledger::in_memory().unwrap();
+    canary(&l, "a", 1000.0);
+    l.mark_accepted("a", 1001.0, None).unwrap();
+    let s = l.settle_seen_in("a", 4, 1061.0, true).unwrap().unwrap();
+    assert_eq!((s.outcome, s.delay), (Outcome::Junk, 60.0));
+    assert_eq!(l.in_flight(&owner()).unwrap(), 0);
+    assert!(l.open_canaries(&owner()).unwrap().is_empty());
+    assert_eq!(
+        l.settle_seen_in("a", 4, 1070.0, true).unwrap(),
+        None,
+        "same copy in Junk again"
+    );
+    assert_eq!(
+        l.settle_seen("a", 9, 1100.0).unwrap(),
+        None,
+        "moved back into the mailbox: settled already"
+    );
+    // Declared lost, then found in Junk: junk, not recovered.
+    canary(&l, "b", 1000.0);
+    l.mark_accepted("b", 1000.0, None).unwrap();
+    assert_eq!(
+        l.declare_lost(&owner(), 1601.0).unwrap(),
+        vec!["b".to_string()]
+    );
+    let s = l.settle_seen_in("b", 5, 2000.0, true).unwrap().unwrap();
+    assert_eq!((s.outcome, s.delay), (Outcome::Junk, 1000.0));
+    // Seen in the mailbox first: a later copy in Junk is a duplicate, not junk.
+    canary(&l, "c", 1000.0);
+    l.mark_accepted("c", 1000.0, None).unwrap();
+    assert_eq!(
+        l.settle_seen("c", 6, 1001.0).unwrap().unwrap().outcome,
+        Outcome::OnTime
+    );
+    assert_eq!(
+        l.settle_seen_in("c", 7, 1002.0, true)
+            .unwrap()
+            .unwrap()
+            .outcome,
+        Outcome::Duplicate
+    );
+}

@@ -5,6 +5,7 @@
 //! SMTP: connect → tls → greeting → ehlo → auth → mail_from → rcpt → [ledger: sending] → data
 //!                                                              [ledger: in_flight] ◄─┘
 //! watch: IDLE push or poll → search by id → fetch → verify → [ledger: on_time/late] → cleanup
+//! not seen by the deadline, or a sweep: Junk folder → search → verify → [ledger: junk] → cleanup
 //! ```
 //!
 //! The IMAP session is opened first so that IDLE is armed before the canary can arrive. The
@@ -22,6 +23,7 @@ use super::conclude::{conclude, mark_accepted, send};
 pub(crate) use super::conclude::{load_login, owner};
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
 use super::imap::{ImapLogin, ImapSession};
+use super::junk;
 use super::recorder::{later, Recorder};
 use super::settle::{settle_found, sweep};
 use super::watch::{sweep_due, watch};
@@ -102,9 +104,11 @@ pub async fn run(
         }
     };
     let mut to_delete: Vec<u32> = Vec::new();
+    let mut swept = false;
     if let Some(s) = imap.as_mut() {
         if sweep_due(mem) {
             mem.since_sweep = 0;
+            swept = true;
             if let Err(f) = sweep(ctx, s, rec, &owner, mem, report, &mut to_delete).await {
                 failures.push(f);
                 imap = None;
@@ -114,7 +118,7 @@ pub async fn run(
         }
     }
     let watch_idle = matches!(c.watch, Watch::Idle);
-    if let Some(s) = imap.as_mut().filter(|s| watch_idle && s.idle) {
+    if let Some(s) = imap.as_mut().filter(|s| watch_idle && s.caps.idle) {
         if let Err(f) = s.start_idle(rec).await {
             failures.push(f);
             imap = None;
@@ -208,6 +212,28 @@ pub async fn run(
                 Ok(()) => to_delete.iter().for_each(|u| {
                     mem.examined.remove(u);
                 }),
+                Err(f) => failures.push(f),
+            }
+        }
+        // Not in the mailbox by the deadline, or a sweep of earlier canaries: look in Junk.
+        let missing = failures
+            .iter()
+            .position(|f| f.stage == Stage::Delivery && f.reason == Reason::NotDelivered);
+        if missing.is_some() || swept {
+            match junk::look(ctx, &mut s, rec, inst, &owner, report).await {
+                Ok(found) => {
+                    let this_one = report
+                        .canary_id
+                        .as_ref()
+                        .is_some_and(|id| found.settled.contains(id));
+                    if let (Some(i), true) = (missing, this_one) {
+                        failures[i] = Failure::new(
+                            Stage::Delivery,
+                            Reason::Junk,
+                            format!("filed into {} instead of {}", found.folder, p.mailbox),
+                        );
+                    }
+                }
                 Err(f) => failures.push(f),
             }
         }

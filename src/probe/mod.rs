@@ -23,6 +23,7 @@ pub mod cycle;
 pub mod dns;
 mod fault;
 pub mod imap;
+mod junk;
 pub mod net;
 pub mod pop3;
 pub mod recorder;

@@ -29,7 +29,7 @@ pub(super) async fn settle_found(
     let mut corrupt = false;
     let began = Instant::now();
     for (uid, raw) in fetched {
-        match examine(ctx, owner, uid, &raw, ledger::unix(seen), report).await? {
+        match examine(ctx, owner, uid, &raw, ledger::unix(seen), false, report).await? {
             Examined::Valid => {
                 to_delete.push(uid);
                 valid = true;
@@ -63,12 +63,15 @@ pub(super) enum Examined {
 
 /// Verifies one message and settles it in the ledger. `uid` tells copies of one canary apart
 /// (an IMAP UID; over POP3, [`crate::probe::pop3::poll`] derives one from the unique-id).
+/// `junk`: the message was found in the account's Junk folder, not in the mailbox.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn examine(
     ctx: &CycleCtx,
     owner: &Owner,
     uid: u32,
     raw: &[u8],
     seen: f64,
+    junk: bool,
     report: &mut CycleReport,
 ) -> Result<Examined, Failure> {
     let verdict = canary::verify(&ctx.keys, raw);
@@ -78,7 +81,10 @@ pub(super) async fn examine(
             let lid = id.clone();
             let settled = ctx
                 .ledger
-                .run(move |l| Ok((l.settle_seen(&lid, uid, seen)?, l.knows(&lid)?)))
+                .run(move |l| {
+                    let settled = l.settle_seen_in(&lid, uid, seen, junk)?;
+                    Ok((settled, l.knows(&lid)?))
+                })
                 .await
                 .map_err(internal)?;
             match settled {
@@ -136,7 +142,7 @@ pub(super) async fn sweep(
     let fetched = s.fetch(rec, &fresh).await?;
     let seen = ledger::now();
     for (uid, raw) in fetched {
-        if let Examined::Valid = examine(ctx, owner, uid, &raw, seen, report).await? {
+        if let Examined::Valid = examine(ctx, owner, uid, &raw, seen, false, report).await? {
             to_delete.push(uid);
         }
         mem.examined.insert(uid);

@@ -46,6 +46,11 @@ async fn fetch(s: &mut Session<Conn>, set: &str, query: &str) -> Vec<Fetch> {
 
 impl Mailbox {
     async fn login(&self) -> Session<Conn> {
+        self.login_in("INBOX").await
+    }
+
+    /// Logged in, with `folder` selected.
+    async fn login_in(&self, folder: &str) -> Session<Conn> {
         let tls = TlsContext::new(Some(&self.ca)).expect("tls");
         let tcp = tokio::time::timeout(T, tokio::net::TcpStream::connect(self.addr))
             .await
@@ -65,7 +70,12 @@ impl Mailbox {
             .expect("login timeout")
             .map_err(|(e, _)| e)
             .expect("login");
-        tokio::time::timeout(T, s.select("INBOX"))
+        if folder != "INBOX" {
+            // A folder the server creates on first use (e.g. Junk) may not exist yet: an
+            // existing one makes CREATE fail, which is fine.
+            let _ = tokio::time::timeout(T, s.create(folder)).await;
+        }
+        tokio::time::timeout(T, s.select(folder))
             .await
             .expect("select timeout")
             .expect("select");
@@ -74,8 +84,13 @@ impl Mailbox {
 
     /// UIDs in INBOX matching an IMAP search query.
     pub fn search(&self, query: &str) -> Vec<u32> {
+        self.search_in("INBOX", query)
+    }
+
+    /// UIDs in `folder` matching an IMAP search query.
+    pub fn search_in(&self, folder: &str, query: &str) -> Vec<u32> {
         rt().block_on(async {
-            let mut s = self.login().await;
+            let mut s = self.login_in(folder).await;
             let mut v: Vec<u32> = tokio::time::timeout(T, s.uid_search(query))
                 .await
                 .expect("search timeout")
@@ -138,8 +153,13 @@ impl Mailbox {
 
     /// Deletes every message of INBOX (test setup only: these are test mailboxes).
     pub fn empty(&self) {
+        self.empty_folder("INBOX")
+    }
+
+    /// Removes every message from `folder`.
+    pub fn empty_folder(&self, folder: &str) {
         rt().block_on(async {
-            let mut s = self.login().await;
+            let mut s = self.login_in(folder).await;
             let all: Vec<u32> = tokio::time::timeout(T, s.uid_search("ALL"))
                 .await
                 .expect("search timeout")

@@ -21,7 +21,9 @@
 
 use super::Conn;
 use crate::probe::{net, Failure, Reason, Stage};
-use async_imap::imap_proto::{AttributeValue, Capability, MailboxDatum, Response, Status};
+use async_imap::imap_proto::{
+    AttributeValue, Capability, MailboxDatum, NameAttribute, Response, Status,
+};
 use async_imap::Session;
 
 /// Response codes (RFC 5530) that say "this may work later".
@@ -47,6 +49,8 @@ pub(super) struct Untagged {
     pub flags: Vec<(u32, Vec<String>)>,
     /// Upper-cased capabilities from `* CAPABILITY`.
     pub capabilities: Vec<String>,
+    /// Names of the folders LIST marked `\Junk` (RFC 6154).
+    pub junk: Vec<String>,
 }
 
 /// Runs `command` and reads up to its tagged completion; anything but `OK` is a failure at
@@ -139,6 +143,11 @@ async fn complete(
                 ))
             }
             Response::MailboxData(MailboxDatum::Search(ids)) => out.search.extend(ids),
+            Response::MailboxData(MailboxDatum::List(l))
+                if l.name_attributes.contains(&NameAttribute::Junk) =>
+            {
+                out.junk.push(l.name.to_string())
+            }
             Response::Capabilities(caps) => out.capabilities.extend(caps.iter().map(|c| match c {
                 Capability::Imap4rev1 => "IMAP4REV1".to_string(),
                 Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),

@@ -1,5 +1,6 @@
 //! Folder operations beyond the probe's own mailbox: creating the sentinel folder, planting
-//! sentinels with APPEND, and reading them back read-only (EXAMINE, `BODY.PEEK[]`, FLAGS).
+//! sentinels with APPEND, and reading them back read-only (EXAMINE, `BODY.PEEK[]`, FLAGS);
+//! finding the Junk folder (RFC 6154 SPECIAL-USE) and opening it to settle and remove canaries.
 
 use super::command::tagged;
 use super::{quote, uid_set, ImapSession};
@@ -32,6 +33,39 @@ impl ImapSession {
         })
         .await?;
         rec.note(&format!("EXAMINE {folder}"));
+        Ok(())
+    }
+
+    /// The folder the server marks `\Junk` (RFC 6154), if it announces SPECIAL-USE and has one.
+    /// `LIST (SPECIAL-USE) "" "*"` lists only folders with a special use; the first marked
+    /// `\Junk` is taken.
+    pub async fn find_junk(&mut self, rec: &mut Recorder) -> Result<Option<String>, Failure> {
+        if !self.caps.special_use {
+            return Ok(None);
+        }
+        let s = self.session(Stage::ImapSelect)?;
+        let listed = rec
+            .step(Stage::ImapSelect, async {
+                tagged(s, Stage::ImapSelect, "LIST (SPECIAL-USE) \"\" \"*\"").await
+            })
+            .await?;
+        let junk = listed.junk.into_iter().next();
+        rec.note(&match &junk {
+            Some(j) => format!("LIST (SPECIAL-USE): Junk folder {j}"),
+            None => "LIST (SPECIAL-USE): no Junk folder".into(),
+        });
+        Ok(junk)
+    }
+
+    /// Opens `folder` read-write (SELECT): verified canaries found there are removed from it.
+    pub async fn select(&mut self, rec: &mut Recorder, folder: &str) -> Result<(), Failure> {
+        let cmd = format!("SELECT {}", quote(folder));
+        let s = self.session(Stage::ImapSelect)?;
+        rec.step(Stage::ImapSelect, async {
+            tagged(s, Stage::ImapSelect, &cmd).await.map(|_| ())
+        })
+        .await?;
+        rec.note(&format!("SELECT {folder}"));
         Ok(())
     }
 

@@ -65,14 +65,14 @@ pub struct Caps {
     pub idle: bool,
     pub uidplus: bool,
     pub moves: bool,
+    /// RFC 6154: LIST tells which folder is Junk.
+    pub special_use: bool,
 }
 
 /// A logged-in session with the probe's mailbox selected.
 pub struct ImapSession {
     state: State,
-    pub idle: bool,
-    pub uidplus: bool,
-    pub moves: bool,
+    pub caps: Caps,
 }
 
 pub(super) fn quote(s: &str) -> String {
@@ -149,6 +149,7 @@ impl ImapSession {
                     idle: has("IDLE"),
                     uidplus: has("UIDPLUS"),
                     moves: has("MOVE"),
+                    special_use: has("SPECIAL-USE"),
                 }
             }
         };
@@ -166,19 +167,13 @@ impl ImapSession {
         ));
         Ok(ImapSession {
             state: State::Selected(session),
-            idle: caps.idle,
-            uidplus: caps.uidplus,
-            moves: caps.moves,
+            caps,
         })
     }
 
     /// The capabilities this session works with.
     pub fn caps(&self) -> Caps {
-        Caps {
-            idle: self.idle,
-            uidplus: self.uidplus,
-            moves: self.moves,
-        }
+        self.caps
     }
 
     pub(super) fn session(&mut self, stage: Stage) -> Result<&mut Session<Conn>, Failure> {
@@ -247,7 +242,7 @@ impl ImapSession {
             return Ok(());
         }
         let set = uid_set(uids);
-        let (uidplus, moves) = (self.uidplus, self.moves);
+        let (uidplus, moves) = (self.caps.uidplus, self.caps.moves);
         let s = self.session(Stage::Cleanup)?;
         rec.step(Stage::Cleanup, async {
             let st = Stage::Cleanup;
@@ -274,7 +269,7 @@ impl ImapSession {
 
     /// Arms IDLE so that a delivery from now on is pushed. No-op when the server lacks IDLE.
     pub async fn start_idle(&mut self, rec: &mut Recorder) -> Result<(), Failure> {
-        if !self.idle {
+        if !self.caps.idle {
             return Ok(());
         }
         let State::Selected(session) = std::mem::replace(&mut self.state, State::Closed) else {

@@ -228,6 +228,7 @@ impl Reader<'_> {
                 uid_key(&l.uid),
                 raw,
                 seen_wall,
+                false,
                 report,
             )
             .await

@@ -135,7 +135,8 @@ fn card(o: &mut String, i: &InstanceStatus, now: f64) {
         o,
         "<dt>last delivery</dt><dd>{last}</dd><dt>last cycle</dt><dd>{}</dd>\
          <dt>in flight</dt><dd data-k=\"in_flight\">{}</dd>\
-         <dt>late</dt><dd data-k=\"late\">{}</dd><dt>lost</dt><dd data-k=\"lost\">{}{}</dd>",
+         <dt>late</dt><dd data-k=\"late\">{}</dd><dt>lost</dt><dd data-k=\"lost\">{}{}</dd>\
+         <dt>in Junk</dt><dd data-k=\"junk\">{}</dd>",
         ago(now, i.last_cycle),
         i.in_flight,
         i.late_total,
@@ -144,9 +145,10 @@ fn card(o: &mut String, i: &InstanceStatus, now: f64) {
             format!(" ({} recovered later)", i.recovered_total)
         } else {
             String::new()
-        }
+        },
+        i.junk_total
     );
-    o.push_str("</dl><p class=\"cap\">in flight: accepted by SMTP, not seen yet; late and lost: since the agent started</p></section>");
+    o.push_str("</dl><p class=\"cap\">in flight: accepted by SMTP, not seen yet; late, lost and in Junk: since the agent started</p></section>");
 }
 
 /// Sentinels: stored messages planted once and checked for presence, bytes and flags.

@@ -126,10 +126,12 @@ fn summary(o: &mut String, v: &View) {
     let sum = |f: fn(&InstanceStatus) -> u64| v.instances.iter().map(f).sum::<u64>();
     let in_flight = sum(|i| i.in_flight.max(0) as u64);
     let (late, lost) = (sum(|i| i.late_total), sum(|i| i.lost_total));
+    let junk = sum(|i| i.junk_total);
     let _ = write!(
         o,
         "<p class=\"muted\" id=\"canaries\">Canaries: <b>{in_flight}</b> in flight (accepted by \
-         SMTP, not seen yet) · <b>{late}</b> late · <b>{lost}</b> lost since the agent started.</p>"
+         SMTP, not seen yet) · <b>{late}</b> late · <b>{lost}</b> lost · <b>{junk}</b> in Junk \
+         since the agent started.</p>"
     );
 }
 

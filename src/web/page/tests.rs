@@ -109,12 +109,21 @@ fn cards_have_a_sparkline_counts_and_certificate_days() {
     i.late_total = 4;
     i.lost_total = 2;
     i.recovered_total = 1;
+    i.junk_total = 3;
     let html = page(&[i], None);
     assert!(html.contains("<svg class=\"spark\""));
     assert!(html.contains("<polyline"));
     assert!(html.contains("2 failed"));
     assert!(html.contains("<dd data-k=\"late\">4</dd>"));
     assert!(html.contains("<dd data-k=\"lost\">2 (1 recovered later)</dd>"));
+    assert!(
+        html.contains("<dd data-k=\"junk\">3</dd>"),
+        "canaries found in Junk"
+    );
+    assert!(
+        html.contains("<b>3</b> in Junk"),
+        "summed over the instances"
+    );
     assert!(html.contains("<td>127.0.0.1:993</td>"));
     assert!(html.contains("<td>40</td>"), "days left");
     assert!(html.contains("data-state=\"not_configured\""), "sentinels");
