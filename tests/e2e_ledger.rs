@@ -258,24 +258,7 @@ fn a_thousand_user_messages_and_forged_canaries_survive_100_cycles() {
     stack::require_up();
     let user = "henry";
     mailbox::empty(user);
-    let mut seed = Vec::new();
-    for i in 0..1000 {
-        let m = format!(
-            "From: <friend{i}@example.test>\r\nTo: <henry@example.test>\r\nSubject: user mail {i}\r\n\
-             X-Seed: {i}\r\n\r\nmessage {i}\r\n"
-        );
-        seed.push((m, (i % 10 == 0).then_some("(\\Deleted)")));
-    }
-    for i in 0..5 {
-        // Right headers for this probe instance, wrong tag: a forgery the agent must leave alone.
-        let m = format!(
-            "From: <x@example.test>\r\nTo: <henry@example.test>\r\nSubject: forged {i}\r\n\
-             X-Mailcanary-Id: {i:032x}\r\nX-Mailcanary-Probe: safety/fast/test\r\n\
-             X-Mailcanary-Sent: 1700000000000\r\nX-Mailcanary-Tag: {:064x}\r\n\r\nforged\r\n",
-            i
-        );
-        seed.push((m, None));
-    }
+    let seed = mailbox::user_mail_and_forgeries(user, "safety/fast/test");
     mailbox::append_many(user, &seed);
     let seeded = mailbox::search(user, "ALL");
     assert_eq!(seeded.len(), 1005);

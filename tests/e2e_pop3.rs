@@ -175,24 +175,7 @@ fn user_messages_look_alikes_and_other_instances_canaries_survive_100_pop3_cycle
     stack::require_up();
     let user = "bob";
     mailbox::empty(user);
-    let mut seed = Vec::new();
-    for i in 0..1000 {
-        let m = format!(
-            "From: <friend{i}@example.test>\r\nTo: <bob@example.test>\r\nSubject: user mail {i}\r\n\
-             X-Seed: {i}\r\n\r\nmessage {i}\r\n"
-        );
-        seed.push((m, (i % 10 == 0).then_some("(\\Deleted)")));
-    }
-    for i in 0..5 {
-        // This instance's headers, a tag that does not verify: never deleted.
-        let m = format!(
-            "From: <x@example.test>\r\nTo: <bob@example.test>\r\nSubject: forged {i}\r\n\
-             X-Mailcanary-Id: {i:032x}\r\nX-Mailcanary-Probe: safety/fast_pop3/test\r\n\
-             X-Mailcanary-Sent: 1700000000000\r\nX-Mailcanary-Tag: {:064x}\r\n\r\nforged\r\n",
-            i
-        );
-        seed.push((m, None));
-    }
+    let mut seed = mailbox::user_mail_and_forgeries(user, "safety/fast_pop3/test");
     for i in 0..5 {
         seed.push((foreign_canary(i), None));
     }

@@ -260,6 +260,32 @@ pub fn append_many(user: &str, messages: &[(String, Option<&str>)]) {
     Mailbox::stack(user).append_many(messages)
 }
 
+/// What a real mailbox holds besides canaries, for the tests that the agent deletes nothing
+/// else: 1,000 user messages (one in ten flagged `\Deleted` by the user's own client, not yet
+/// expunged) and 5 forgeries with the headers of the canaries of `instance`
+/// (`probe/client/region`) but a tag that does not verify. With their flags, for [`append_many`].
+pub fn user_mail_and_forgeries(user: &str, instance: &str) -> Vec<(String, Option<&'static str>)> {
+    let mut seed = Vec::new();
+    for i in 0..1000 {
+        let m = format!(
+            "From: <friend{i}@example.test>\r\nTo: <{user}@example.test>\r\nSubject: user mail {i}\r\n\
+             X-Seed: {i}\r\n\r\nmessage {i}\r\n"
+        );
+        seed.push((m, (i % 10 == 0).then_some("(\\Deleted)")));
+    }
+    for i in 0..5 {
+        // Right headers for this instance, wrong tag: a forgery the agent must leave alone.
+        let m = format!(
+            "From: <x@example.test>\r\nTo: <{user}@example.test>\r\nSubject: forged {i}\r\n\
+             X-Mailcanary-Id: {i:032x}\r\nX-Mailcanary-Probe: {instance}\r\n\
+             X-Mailcanary-Sent: 1700000000000\r\nX-Mailcanary-Tag: {:064x}\r\n\r\nforged\r\n",
+            i
+        );
+        seed.push((m, None));
+    }
+    seed
+}
+
 /// Deletes every message of the INBOX (test setup only: these are test mailboxes).
 pub fn empty(user: &str) {
     Mailbox::stack(user).empty()
