@@ -17,6 +17,34 @@ use tokio_rustls::server::TlsStream;
 pub(crate) const GARBAGE: &[u8] =
     b"\x00\xff\xfe\x16\x03GARBAGE\x7f\x80 not a mail protocol reply \x01\x02\r\n";
 
+/// What a protocol session does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// Close cleanly (FIN).
+    Close,
+    /// Abort with RST.
+    Abort,
+}
+
+/// A protocol's last words to a client when its session ends on an error.
+pub(crate) struct Farewell {
+    /// Sent when the server is shutting down.
+    pub shutdown: &'static [u8],
+    /// Sent when the client stayed silent past the I/O timeout.
+    pub idle: &'static [u8],
+}
+
+/// Reply text from a fault's configuration, on one line and never empty.
+pub(crate) fn one_line(text: &str) -> String {
+    let t: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    if t.is_empty() {
+        "Error".to_string()
+    } else {
+        t
+    }
+}
+
 /// A plain TCP stream or a server-side TLS stream over one.
 pub(crate) type IoStream = crate::stream::MaybeTls<TlsStream<TcpStream>>;
 
@@ -225,6 +253,28 @@ impl Conn {
     pub fn arm_reset(&mut self) {
         if let Some(tcp) = self.stream.tcp() {
             let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+        }
+    }
+
+    /// Ends a `protocol` session with what its command loop returned: after an error, the
+    /// farewell that fits (shutdown or inactivity; none for other errors); then an RST for
+    /// [`Flow::Abort`], a clean close otherwise.
+    pub async fn end(&mut self, ended: io::Result<Flow>, protocol: &str, farewell: Farewell) {
+        let flow = match ended {
+            Ok(flow) => flow,
+            Err(e) => {
+                tracing::debug!(error = %e, protocol, "session ended");
+                if self.shutting_down() {
+                    self.write_final(farewell.shutdown).await;
+                } else if e.kind() == io::ErrorKind::TimedOut {
+                    self.write_final(farewell.idle).await;
+                }
+                Flow::Close
+            }
+        };
+        match flow {
+            Flow::Abort => self.arm_reset(),
+            Flow::Close | Flow::Continue => self.close().await,
         }
     }
 

@@ -29,20 +29,13 @@ use imap_next::{Interrupt, Io, State as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::demo::conn::{Conn, IoStream, GARBAGE};
+use crate::demo::conn::{Conn, Farewell, Flow, IoStream, GARBAGE};
 use crate::demo::faults::{Action, ImapStep, Proto};
 use crate::demo::Shared;
 use session::{Out, Session};
 use util::{bad, status, tag_of};
 
 const MAX_ERRORS: u32 = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
-    Continue,
-    Close,
-    Abort,
-}
 
 /// Outcome of looking up the fault for a step.
 enum Faulted {
@@ -163,24 +156,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit_tls: boo
         starttls: false,
         errors: 0,
     };
-    let flow = match d.run().await {
-        Ok(flow) => flow,
-        Err(e) => {
-            tracing::debug!(error = %e, "imap session ended");
-            if d.conn.shutting_down() {
-                d.conn.write_final(b"* BYE Server shutting down\r\n").await;
-            } else if e.kind() == io::ErrorKind::TimedOut {
-                d.conn
-                    .write_final(b"* BYE Autologout; idle for too long\r\n")
-                    .await;
-            }
-            Flow::Close
-        }
+    let ended = d.run().await;
+    let farewell = Farewell {
+        shutdown: b"* BYE Server shutting down\r\n",
+        idle: b"* BYE Autologout; idle for too long\r\n",
     };
-    match flow {
-        Flow::Abort => d.conn.arm_reset(),
-        Flow::Close | Flow::Continue => d.conn.close().await,
-    }
+    d.conn.end(ended, "imap", farewell).await;
 }
 
 impl Driver {

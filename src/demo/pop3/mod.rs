@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::demo::conn::{Conn, IoStream, Line, GARBAGE};
+pub(crate) use crate::demo::conn::Flow;
+use crate::demo::conn::{one_line, Conn, Farewell, IoStream, Line, GARBAGE};
 use crate::demo::faults::{Action, Flood, Pop3Step, Proto};
 use crate::demo::Shared;
 use maildrop::Maildrop;
@@ -24,16 +25,6 @@ use maildrop::Maildrop;
 const MAX_LINE: usize = 16 * 1024;
 /// Errors tolerated before the server gives up on a client.
 const MAX_ERRORS: u32 = 20;
-
-/// What the session does after a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
-    Continue,
-    /// Close cleanly (FIN).
-    Close,
-    /// Abort with RST.
-    Abort,
-}
 
 /// RFC 1939's states; UPDATE is the commit at QUIT.
 enum State {
@@ -96,35 +87,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit_tls: boo
         errors: 0,
         drip: None,
     };
-    let flow = match s.run().await {
-        Ok(flow) => flow,
-        Err(e) => {
-            tracing::debug!(error = %e, "pop3 session ended");
-            if s.conn.shutting_down() {
-                s.conn.write_final(b"-ERR Server shutting down.\r\n").await;
-            } else if e.kind() == io::ErrorKind::TimedOut {
-                s.conn
-                    .write_final(b"-ERR Disconnected for inactivity.\r\n")
-                    .await;
-            }
-            Flow::Close
-        }
-    };
+    let ended = s.run().await;
     // Any end but QUIT (a drop, a timeout, a fault) commits no deletion.
-    match flow {
-        Flow::Abort => s.conn.arm_reset(),
-        Flow::Close | Flow::Continue => s.conn.close().await,
-    }
-}
-
-/// Configured reply text on one line, never empty.
-fn clean(text: &str) -> String {
-    let t: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    if t.is_empty() {
-        "Error".to_string()
-    } else {
-        t
-    }
+    let farewell = Farewell {
+        shutdown: b"-ERR Server shutting down.\r\n",
+        idle: b"-ERR Disconnected for inactivity.\r\n",
+    };
+    s.conn.end(ended, "pop3", farewell).await;
 }
 
 /// `+OK`, with the text after a space when there is one.
@@ -235,7 +204,7 @@ impl Session {
                 Flow::Continue
             }
             Action::Reply(_, text) | Action::No(text) | Action::Bad(text) => {
-                let text = clean(&text);
+                let text = one_line(&text);
                 let text = if step == Pop3Step::Auth && !text.starts_with('[') {
                     format!("[AUTH] {text}")
                 } else {
@@ -350,8 +319,8 @@ mod tests {
 
     #[test]
     fn reply_text_is_one_line() {
-        assert_eq!(clean("a\r\nb"), "ab");
-        assert_eq!(clean("\r\n"), "Error");
+        assert_eq!(one_line("a\r\nb"), "ab");
+        assert_eq!(one_line("\r\n"), "Error");
     }
 
     #[test]

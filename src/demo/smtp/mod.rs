@@ -11,7 +11,8 @@ use std::time::Duration;
 use smtp_proto::{Error as ParseError, Request};
 use tokio::net::TcpStream;
 
-use crate::demo::conn::{Conn, IoStream, Line, GARBAGE};
+pub(crate) use crate::demo::conn::Flow;
+use crate::demo::conn::{one_line, Conn, Farewell, IoStream, Line, GARBAGE};
 use crate::demo::faults::{Action, Flood, Proto, SmtpStep};
 use crate::demo::Shared;
 
@@ -19,16 +20,6 @@ use crate::demo::Shared;
 const MAX_LINE: usize = 16 * 1024;
 /// Errors tolerated before the server gives up on a client.
 const MAX_ERRORS: u32 = 20;
-
-/// What the session does after a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
-    Continue,
-    /// Close cleanly (FIN).
-    Close,
-    /// Abort with RST.
-    Abort,
-}
 
 pub(crate) struct Session {
     shared: Arc<Shared>,
@@ -67,36 +58,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit_tls: boo
         drip: None,
         reply_override: None,
     };
-    let flow = match s.run().await {
-        Ok(flow) => flow,
-        Err(e) => {
-            tracing::debug!(error = %e, "smtp session ended");
-            if s.conn.shutting_down() {
-                s.conn
-                    .write_final(b"421 4.3.2 Service shutting down\r\n")
-                    .await;
-            } else if e.kind() == io::ErrorKind::TimedOut {
-                s.conn
-                    .write_final(b"421 4.4.2 Error: timeout exceeded\r\n")
-                    .await;
-            }
-            Flow::Close
-        }
+    let ended = s.run().await;
+    let farewell = Farewell {
+        shutdown: b"421 4.3.2 Service shutting down\r\n",
+        idle: b"421 4.4.2 Error: timeout exceeded\r\n",
     };
-    match flow {
-        Flow::Abort => s.conn.arm_reset(),
-        Flow::Close | Flow::Continue => s.conn.close().await,
-    }
-}
-
-/// Strip line breaks from configured reply text.
-fn clean(text: &str) -> String {
-    let t: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    if t.is_empty() {
-        "Error".to_string()
-    } else {
-        t
-    }
+    s.conn.end(ended, "smtp", farewell).await;
 }
 
 impl Session {
@@ -194,11 +161,11 @@ impl Session {
                 Some(Flow::Continue)
             }
             Action::Reply(code, text) if (200..400).contains(&code) => {
-                self.reply_override = Some((code, clean(&text)));
+                self.reply_override = Some((code, one_line(&text)));
                 None
             }
             Action::Reply(code, text) => {
-                self.line(code, &clean(&text)).await?;
+                self.line(code, &one_line(&text)).await?;
                 Some(if code == 421 {
                     Flow::Close
                 } else {
@@ -206,11 +173,11 @@ impl Session {
                 })
             }
             Action::No(text) => {
-                self.line(550, &clean(&text)).await?;
+                self.line(550, &one_line(&text)).await?;
                 Some(Flow::Continue)
             }
             Action::Bad(text) => {
-                self.line(500, &clean(&text)).await?;
+                self.line(500, &one_line(&text)).await?;
                 Some(Flow::Continue)
             }
             Action::Flood(flood) => {
