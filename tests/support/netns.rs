@@ -312,7 +312,9 @@ fn relay(addrs: &[Ipv4Addr]) -> tokio::runtime::Runtime {
     rt
 }
 
-async fn forward(mut inbound: tokio::net::TcpStream, port: u16) {
+/// Copies one accepted connection to and from 127.0.0.1:`port` until either side closes (the
+/// connect bounded by 5 s).
+pub(super) async fn forward(mut inbound: tokio::net::TcpStream, port: u16) {
     let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
     let Ok(Ok(mut outbound)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {
         return;

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::time::Duration;
+
+use super::netns::forward;
 
 /// The mail ports relayed.
 pub const MAIL_PORTS: [u16; 5] = [25, 465, 587, 143, 993];
@@ -81,14 +82,4 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-async fn forward(mut inbound: tokio::net::TcpStream, port: u16) {
-    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
-    let Ok(Ok(mut outbound)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {
-        return;
-    };
-    let _ = inbound.set_nodelay(true);
-    let _ = outbound.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
 }
