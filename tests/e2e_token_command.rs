@@ -77,8 +77,10 @@ fn a_token_command_that_hangs_is_killed_with_its_child_and_is_a_local_fault() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("child.pid");
     // The command starts a child that sleeps for ever holding its stdout, then waits for it.
+    // Every run appends its child's pid as one line: the next cycle runs the command again, and
+    // must not overwrite (or, between truncating and writing, empty) the first run's line.
     let command = format!(
-        "oauth_token_command = [\"sh\", \"-c\", \"sleep 1000 & echo $! > '{}'; wait\"]",
+        "oauth_token_command = [\"sh\", \"-c\", \"sleep 1000 & echo $! >> '{}'; wait\"]",
         pid_file.display()
     );
     let config = token_config(&be, dir.path(), &command);
@@ -93,11 +95,12 @@ fn a_token_command_that_hangs_is_killed_with_its_child_and_is_a_local_fault() {
                 >= 1.0
         },
     );
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
+    // The first run's child: that run timed out, so its process group was killed.
+    let pids = std::fs::read_to_string(&pid_file).unwrap();
+    let first = pids.lines().next().unwrap_or_default();
+    let pid: u32 = first
         .parse()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("first line {first:?} of {pids:?}: {e}"));
     // Killed with the command's process group: gone, or a zombie until init reaps it.
     let alive = || {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
