@@ -14,8 +14,7 @@ pub(super) fn keys(ctx: &mut Ctx, s: &ProbeSection) -> (Option<String>, Vec<Meth
         let v = id.get_ref();
         let ok = !v.is_empty()
             && v.len() <= MAX_AUTHSERV_ID
-            && v
-                .chars()
+            && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
             && !v.starts_with('.')
             && !v.ends_with('.');

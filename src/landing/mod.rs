@@ -127,6 +127,19 @@ impl AuthHeader {
     pub fn result(&self, m: Method) -> Option<AuthResult> {
         self.results.get(&m).copied()
     }
+
+    /// `spf=pass dkim=pass dmarc=pass`, in method order; `none` when it reports none of them.
+    pub fn summary(&self) -> String {
+        if self.results.is_empty() {
+            return "none".into();
+        }
+        let parts: Vec<String> = self
+            .results
+            .iter()
+            .map(|(m, r)| format!("{m}={r}"))
+            .collect();
+        parts.join(" ")
+    }
 }
 
 /// What the receiving side wrote into one canary's header block.
