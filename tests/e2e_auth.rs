@@ -146,61 +146,57 @@ fn an_expected_dkim_verdict_that_fails_fails_the_cycle_until_the_fault_is_off() 
         ("client", "ios_mail"),
         ("region", "test"),
     ];
-    {
-        let _broken = Fault::on("dkim-broken");
-        let (ok, text) = once(&config);
-        println!("{text}");
-        assert!(!ok, "once must fail:\n{text}");
-        let (_, results) = verdicts(&text);
-        assert_eq!(
-            results.get("dkim").map(String::as_str),
-            Some("fail"),
-            "{text}"
-        );
-        assert!(
-            text.contains("[stage=verify reason=auth_verdict]"),
-            "the pair:\n{text}"
-        );
-        assert!(text.contains("dkim=fail (expected pass)"), "{text}");
-        // The canary itself was delivered: it settled and was cleaned up as usual.
-        let ledger = rows(&dir.path().join("ledger.db"));
-        assert_eq!(ledger.len(), 1, "{ledger:?}");
-        assert!(
-            matches!(ledger[0].state.as_str(), "on_time" | "late"),
-            "{ledger:?}"
-        );
-        assert!(mbox.canaries().is_empty(), "cleaned up");
+    // Off again when dropped, also when an assertion below fails (the agent goes first).
+    let broken = Fault::on("dkim-broken");
+    let (ok, text) = once(&config);
+    println!("{text}");
+    assert!(!ok, "once must fail:\n{text}");
+    let (_, results) = verdicts(&text);
+    assert_eq!(
+        results.get("dkim").map(String::as_str),
+        Some("fail"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[stage=verify reason=auth_verdict]"),
+        "the pair:\n{text}"
+    );
+    assert!(text.contains("dkim=fail (expected pass)"), "{text}");
+    // The canary itself was delivered: it settled and was cleaned up as usual.
+    let ledger = rows(&dir.path().join("ledger.db"));
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert!(
+        matches!(ledger[0].state.as_str(), "on_time" | "late"),
+        "{ledger:?}"
+    );
+    assert!(mbox.canaries().is_empty(), "cleaned up");
 
-        let agent = AgentProcess::start(&config);
-        agent.wait_for(
-            "a cycle failing with verify/auth_verdict and dkim=fail exported",
-            Duration::from_secs(40),
-            |a| {
-                let s = a.scrape();
-                let mut pair = labels.to_vec();
-                pair.extend([("stage", "verify"), ("reason", "auth_verdict")]);
-                let mut fail = labels.to_vec();
-                fail.extend([("method", "dkim"), ("result", "fail")]);
-                find(&s, "mailcanary_probe_failures_total", &pair).unwrap_or(0.0) >= 1.0
-                    && find(&s, "mailcanary_auth_result", &fail) == Some(1.0)
-                    && find(&s, "mailcanary_probe_success", &labels) == Some(0.0)
-            },
-        );
-        let s = agent.scrape();
-        let mut fail = labels.to_vec();
-        fail.extend([("method", "dkim"), ("result", "fail")]);
-        assert_eq!(find(&s, "mailcanary_auth_result", &fail), Some(1.0));
-        drop(agent);
-        // The guard turns the fault off here, even when an assertion above failed.
-    }
+    let with = |extra: [(&'static str, &'static str); 2]| {
+        let mut l = labels.to_vec();
+        l.extend(extra);
+        l
+    };
     let agent = AgentProcess::start(&config);
+    agent.wait_for(
+        "a cycle failing with verify/auth_verdict and dkim=fail exported",
+        Duration::from_secs(40),
+        |a| {
+            let s = a.scrape();
+            let pair = with([("stage", "verify"), ("reason", "auth_verdict")]);
+            let fail = with([("method", "dkim"), ("result", "fail")]);
+            find(&s, "mailcanary_probe_failures_total", &pair).unwrap_or(0.0) >= 1.0
+                && find(&s, "mailcanary_auth_result", &fail) == Some(1.0)
+                && find(&s, "mailcanary_probe_success", &labels) == Some(0.0)
+        },
+    );
+    drop(broken);
+    // The same agent: its dkim series moves from fail to pass.
     agent.wait_for(
         "a successful cycle with dkim=pass after the fault",
         Duration::from_secs(40),
         |a| {
             let s = a.scrape();
-            let mut pass = labels.to_vec();
-            pass.extend([("method", "dkim"), ("result", "pass")]);
+            let pass = with([("method", "dkim"), ("result", "pass")]);
             find(&s, "mailcanary_probe_success", &labels) == Some(1.0)
                 && find(&s, "mailcanary_auth_result", &pass) == Some(1.0)
         },

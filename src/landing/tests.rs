@@ -214,6 +214,9 @@ fn serialises_for_the_status_api_with_methods_as_keys() {
     let l = read(BLOCK.as_bytes(), T as f64);
     let json = serde_json::to_string(&l).expect("json");
     assert!(json.contains("\"dkim\":\"pass\""), "{json}");
-    assert!(json.contains("\"authserv_id\":\"mail.example.test\""), "{json}");
+    assert!(
+        json.contains("\"authserv_id\":\"mail.example.test\""),
+        "{json}"
+    );
     assert!(!json.contains("id_raw"), "{json}");
 }
