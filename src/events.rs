@@ -7,7 +7,7 @@ use crate::metrics::{common, phases, Metrics};
 use crate::probe::cycle::CycleReport;
 use crate::probe::recorder::fmt_duration;
 use crate::probe::{Reason, Stage};
-use crate::status::{FailureView, StatusBoard, HISTORY, RECENT_FAILURES};
+use crate::status::{FailureView, LandedView, StatusBoard, HISTORY, RECENT_FAILURES};
 use std::collections::BTreeMap;
 
 /// A cycle began.
@@ -77,6 +77,20 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
                 outcome = outcome.as_str(), delay_seconds = delay, "canary settled"),
         }
     }
+    // Where the newest verified canary landed: its trusted verdicts and its score.
+    let landed = r.landed.as_ref().map(|landed| {
+        let trusted = landed.landing.trusted(inst.probe.authserv_id.as_deref());
+        metrics
+            .landing
+            .record(l, trusted, landed.landing.spam_score);
+        LandedView {
+            canary: landed.id.clone(),
+            at: ledger::now(),
+            trusted: trusted.cloned(),
+            spam_score: landed.landing.spam_score,
+            hops: landed.landing.hops.clone(),
+        }
+    });
     if let Some(n) = r.in_flight {
         metrics.in_flight.with_label_values(&l).set(n);
     }
@@ -138,6 +152,9 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
         }
         if r.sentinel.is_some() {
             s.sentinel = r.sentinel;
+        }
+        if landed.is_some() {
+            s.landed = landed;
         }
         for (_, o, _) in &r.settled {
             match o {

@@ -9,6 +9,8 @@
 //!
 //! - [`vocab`]: the shared vocabulary (stage, reason, failure, outcome); imports nothing else.
 //! - [`logging`]: the process's log filter and format (`--log.level`, `--log.format`).
+//! - [`landing`]: where a canary landed, read from its headers: authentication verdicts, spam
+//!   score, the `Received` trail; pure and bounded, imports nothing else.
 //! - [`config`]: the main file and probe files, validated; client profiles and presets.
 //! - [`secret`]: passwords, tokens and the HMAC key, from files or the environment, redacted.
 //! - [`probe`]: one cycle: SMTP send, IMAP watch, canary verification, failure classification.
@@ -28,6 +30,7 @@ pub mod agent;
 pub mod config;
 pub mod demo;
 pub mod events;
+pub mod landing;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;

@@ -9,7 +9,7 @@ use crate::agent::{self, AgentError};
 use crate::config::{Config, ConfigErrors, Instance, Shard};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::{Metrics, MetricsOptions};
-use crate::probe::cycle::{CycleReport, InstanceMemory};
+use crate::probe::cycle::{CycleReport, InstanceMemory, Landed};
 use crate::probe::recorder::fmt_duration;
 use crate::scheduler::{self, Shared};
 use crate::status::StatusBoard;
@@ -157,6 +157,49 @@ pub async fn once(
     Ok(all_ok)
 }
 
+/// Where the newest verified canary landed: the trusted verdicts (and whose they are), the
+/// spam score and the hops. Hop names are server text, sanitised and bounded by
+/// [`crate::landing`].
+fn landed(inst: &Instance, l: &Landed) -> String {
+    let mut out = String::new();
+    let id = inst.probe.authserv_id.as_deref();
+    let verdicts = match (l.landing.trusted(id), id) {
+        (Some(h), _) => format!(
+            "Authentication-Results of {}: {}",
+            h.authserv_id,
+            h.summary()
+        ),
+        (None, Some(id)) => format!("no Authentication-Results from {id} (authserv_id)"),
+        (None, None) => "no Authentication-Results".into(),
+    };
+    let _ = writeln!(out, "  canary {} landed: {verdicts}", l.id);
+    let score = match l.landing.spam_score {
+        Some(s) => format!("{s}"),
+        None => "none written".into(),
+    };
+    let _ = writeln!(out, "  spam score: {score}");
+    if l.landing.hops.is_empty() {
+        let _ = writeln!(out, "  hops: no Received fields");
+    } else {
+        let _ = writeln!(
+            out,
+            "  hops, oldest first (whole seconds, each after the one before; the first after \
+             SMTP acceptance):"
+        );
+    }
+    for (n, h) in l.landing.hops.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "    {}. by {} with {}  {}",
+            n + 1,
+            h.by.as_deref().unwrap_or("?"),
+            h.with.as_deref().unwrap_or("?"),
+            h.delay_text()
+        );
+    }
+    out
+}
+
 /// The human transcript of one cycle.
 pub fn transcript(inst: &Instance, r: &CycleReport) -> String {
     let mut out = String::new();
@@ -198,6 +241,9 @@ pub fn transcript(inst: &Instance, r: &CycleReport) -> String {
             outcome.as_str()
         );
     }
+    if let Some(l) = &r.landed {
+        out.push_str(&landed(inst, l));
+    }
     match &r.failure {
         None => {
             let _ = writeln!(
@@ -222,4 +268,71 @@ pub fn transcript(inst: &Instance, r: &CycleReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::landing;
+    use std::time::SystemTime;
+
+    /// A canary delivered to the test stack's mallory: rspamd's field on top, a sender's
+    /// forgery below; Postfix, then Dovecot LMTP.
+    const HEADERS: &str = "Received: from mail.example.test by mail.example.test with LMTP\r\n\
+        \tid xyz; Sat, 28 Nov 2026 01:00:01 +0000\r\n\
+        Authentication-Results: mail.example.test; dkim=pass header.d=example.test;\r\n\
+        \tspf=pass smtp.mailfrom=canary@example.test; dmarc=pass header.from=example.test\r\n\
+        X-Spam-Status: No, score=-0.10 required=15.00\r\n\
+        Received: from localhost (localhost [127.0.0.1]) by mail.example.test (Postfix)\r\n\
+        \twith ESMTPSA id 4AB; Sat, 28 Nov 2026 01:00:00 +0000\r\n\
+        Authentication-Results: mail.example.test; spf=fail; dkim=fail; dmarc=fail\r\n\r\n";
+
+    fn instance(extra: &str) -> Instance {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("k"), "key\n").expect("key");
+        let main = dir.path().join("m.toml");
+        std::fs::write(
+            &main,
+            format!(
+                "[agent]\nregion = \"r\"\nhmac_key_file = \"k\"\n\
+                 [[probe]]\nname = \"p\"\nclients = [\"thunderbird\"]\nfrom = \"a@x.test\"\n\
+                 to = \"a@x.test\"\n{extra}\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
+                 [probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n"
+            ),
+        )
+        .expect("config");
+        let c = Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
+        c.instances().remove(0)
+    }
+
+    fn report() -> CycleReport {
+        let mut r = CycleReport::new(SystemTime::now());
+        r.landed = Some(Landed {
+            id: "3f9c".into(),
+            sent_ms: 0,
+            // Accepted at 01:00:00.400.
+            landing: landing::read(HEADERS.as_bytes(), 1_795_827_600.4),
+        });
+        r
+    }
+
+    #[test]
+    fn the_transcript_shows_trusted_verdicts_score_and_hops() {
+        let t = transcript(&instance(""), &report());
+        println!("{t}");
+        let want = "  canary 3f9c landed: Authentication-Results of mail.example.test: \
+                    spf=pass dkim=pass dmarc=pass\n  spam score: -0.1\n  \
+                    hops, oldest first (whole seconds, each after the one before; the first \
+                    after SMTP acceptance):\n    \
+                    1. by mail.example.test with ESMTPSA  +0 s\n    \
+                    2. by mail.example.test with LMTP  +1 s\n";
+        assert!(t.contains(want), "{t}");
+        let other = transcript(&instance("authserv_id = \"mx.other.test\""), &report());
+        assert!(
+            other.contains("landed: no Authentication-Results from mx.other.test (authserv_id)"),
+            "{other}"
+        );
+        let none = transcript(&instance(""), &CycleReport::new(SystemTime::now()));
+        assert!(!none.contains("landed"), "{none}");
+    }
 }

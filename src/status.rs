@@ -9,6 +9,7 @@
 //! process-wide because the agent builds its own board inside [`crate::agent::run`], and the
 //! scenario runs beside it in the same process.
 
+use crate::landing::{AuthHeader, Hop};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -53,6 +54,23 @@ pub struct InstanceStatus {
     /// Whether every sentinel was intact at the last check; `None` before any check (or when
     /// none are planted).
     pub sentinel: Option<bool>,
+    /// Where the last verified canary landed; `None` before one was verified.
+    #[serde(default)]
+    pub landed: Option<LandedView>,
+}
+
+/// Where the last verified canary landed, as the instance detail shows it. Every string in it
+/// is server text (sanitised and bounded by [`crate::landing`]): escape it anyway.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LandedView {
+    pub canary: String,
+    /// When the cycle that verified it ended (unix seconds).
+    pub at: f64,
+    /// The trusted `Authentication-Results` field (authserv-id and results), if any.
+    pub trusted: Option<AuthHeader>,
+    pub spam_score: Option<f64>,
+    /// The `Received` trail, oldest first.
+    pub hops: Vec<Hop>,
 }
 
 /// A failure as the page shows it.

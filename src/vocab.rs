@@ -83,6 +83,7 @@ label_enum! {
         NotDelivered => "not_delivered", "accepted but not seen in the mailbox in time";
         Corrupt => "corrupt", "the message arrived altered";
         Junk => "junk", "delivered, but filed into the Junk folder instead of the mailbox";
+        AuthVerdict => "auth_verdict", "the receiving side's Authentication-Results did not say pass for a method the probe expects";
         Internal => "internal", "internal error in the agent";
     }
 }

@@ -46,6 +46,8 @@ fn the_valid_fixture_loads_with_defaults_and_overrides() {
         p.junk_folder, None,
         "unset: the server's SPECIAL-USE \\Junk folder"
     );
+    assert_eq!(p.authserv_id, None, "unset: the topmost field is trusted");
+    assert!(p.expect_auth.is_empty(), "unset: no verdict is required");
     let insts = c.instances();
     assert_eq!(insts.len(), 1);
     assert_eq!(insts[0].key(), "good/thunderbird");

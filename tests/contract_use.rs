@@ -56,7 +56,7 @@ const STAGES: &str =
     imap_tls imap_greeting imap_login imap_select imap_search imap_fetch pop3_connect pop3_tls \
     pop3_greeting pop3_login pop3_list pop3_retr verify cleanup";
 const REASONS: &str = "timeout refused reset tls_handshake cert_invalid auth_rejected temp_fail \
-    perm_fail protocol_error not_delivered junk corrupt internal";
+    perm_fail protocol_error not_delivered junk corrupt auth_verdict internal";
 const OUTCOMES: &str = "on_time late lost recovered duplicate corrupt junk";
 
 const RULES: &str = "alerts/mailcanary.rules.yml";

@@ -25,6 +25,7 @@ pub mod raw;
 mod rules;
 pub mod shard;
 mod validate;
+mod verdicts;
 
 use crate::secret::SecretSource;
 use std::net::SocketAddr;
@@ -104,6 +105,11 @@ pub struct Probe {
     /// Junk folder looked in for a canary not in `mailbox`; `None`: the folder the server
     /// announces with SPECIAL-USE `\Junk`, if any (IMAP profiles only).
     pub junk_folder: Option<String>,
+    /// Trust only `Authentication-Results` fields with this authserv-id; `None`: the topmost.
+    pub authserv_id: Option<String>,
+    /// Methods whose trusted verdict must be `pass`, or the cycle fails (`verify`,
+    /// `auth_verdict`).
+    pub expect_auth: Vec<crate::landing::Method>,
     pub from: String,
     pub to: String,
     /// Delete this probe's verified canaries after they are seen.

@@ -8,7 +8,7 @@ use super::placeholder;
 use super::profiles::{pop3_auth_name, AuthMech, ClientProfile};
 use super::raw;
 use super::rules::{default_lost_after, mx_needs_server_name};
-use super::{is_valid_name, Probe};
+use super::{is_valid_name, verdicts, Probe};
 use std::collections::BTreeMap;
 use std::path::Path;
 use toml::Spanned;
@@ -146,6 +146,7 @@ pub(super) fn probe(
         }
         j.get_ref().clone()
     });
+    let (authserv_id, expect_auth) = verdicts::keys(ctx, s);
     // Which profiles need a password or a token on each side, for the error that names them.
     let needs = |side: Side, oauth: bool| -> Option<String> {
         let names: Vec<String> = profiles
@@ -257,6 +258,8 @@ pub(super) fn probe(
         lost_after,
         mailbox,
         junk_folder,
+        authserv_id,
+        expect_auth,
         from: s.from.get_ref().clone(),
         to: s.to.get_ref().clone(),
         cleanup: s.cleanup.unwrap_or(true),

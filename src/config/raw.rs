@@ -70,6 +70,10 @@ pub struct ProbeSection {
     /// Folder where the receiving side files suspected spam (default: the one the server
     /// announces with SPECIAL-USE `\Junk`).
     pub junk_folder: Option<Spanned<String>>,
+    /// Trust only `Authentication-Results` fields with this authserv-id (default: the topmost).
+    pub authserv_id: Option<Spanned<String>>,
+    /// Methods (spf, dkim, dmarc, arc) whose trusted verdict must be `pass`.
+    pub expect_auth: Option<Spanned<Vec<Spanned<String>>>>,
     pub from: Spanned<String>,
     pub to: Spanned<String>,
     pub cleanup: Option<bool>,

@@ -68,6 +68,11 @@ pub(crate) fn accept(shared: &Arc<Shared>, recipients: &[String], data: Vec<u8>)
     let accepted_at = Instant::now();
     let queue_id = shared.queue.next_id();
     let plan = shared.faults.delivery_plan();
+    let data = if plan.dkim_fail {
+        message::dkim_failed(&shared.opts.hostname, data)
+    } else {
+        data
+    };
     let bytes = Bytes::from(if plan.corrupt {
         message::corrupt(&data)
     } else {

@@ -172,6 +172,9 @@ pub enum DeliveryFault {
     Duplicate,
     /// Alter one byte of the body after accepting it (the SMTP client saw a 250).
     Corrupt,
+    /// Write the receiving side's `Authentication-Results` on top of the message with
+    /// `dkim=fail` (the canary itself is intact).
+    DkimFail,
 }
 
 /// One fault. See the module docs for how `set` and `clear` treat slots.
@@ -196,6 +199,7 @@ enum Slot {
     DeliveryHold,
     DeliveryDuplicate,
     DeliveryCorrupt,
+    DeliveryDkimFail,
 }
 
 impl Fault {
@@ -210,6 +214,7 @@ impl Fault {
             Fault::Delivery(DeliveryFault::Hold) => Slot::DeliveryHold,
             Fault::Delivery(DeliveryFault::Duplicate) => Slot::DeliveryDuplicate,
             Fault::Delivery(DeliveryFault::Corrupt) => Slot::DeliveryCorrupt,
+            Fault::Delivery(DeliveryFault::DkimFail) => Slot::DeliveryDkimFail,
         }
     }
 }
@@ -221,6 +226,7 @@ pub(crate) struct DeliveryPlan {
     pub hold: bool,
     pub duplicate: bool,
     pub corrupt: bool,
+    pub dkim_fail: bool,
 }
 
 /// The runtime fault switchboard. Cheap to clone; all clones share one state.
@@ -358,6 +364,7 @@ impl Faults {
                 Fault::Delivery(DeliveryFault::Hold) => plan.hold = true,
                 Fault::Delivery(DeliveryFault::Duplicate) => plan.duplicate = true,
                 Fault::Delivery(DeliveryFault::Corrupt) => plan.corrupt = true,
+                Fault::Delivery(DeliveryFault::DkimFail) => plan.dkim_fail = true,
                 _ => {}
             }
         }

@@ -114,6 +114,19 @@ pub(crate) fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Alter one byte of the body (the first letter or digit, else the first byte that is not a
 /// line ending); if the body is empty, append a line. Length is kept when a byte is altered.
+/// `bytes` with the receiving side's verdicts on top, as a filter writes them: SPF passed, the
+/// DKIM signature did not verify, so DMARC failed.
+pub(crate) fn dkim_failed(hostname: &str, bytes: Vec<u8>) -> Vec<u8> {
+    let mut out = format!(
+        "Authentication-Results: {hostname}; dkim=fail (signature did not verify) \
+         header.d=example.test;\r\n\tspf=pass smtp.mailfrom=example.test;\r\n\
+         \tdmarc=fail header.from=example.test\r\n"
+    )
+    .into_bytes();
+    out.extend(bytes);
+    out
+}
+
 pub(crate) fn corrupt(bytes: &[u8]) -> Vec<u8> {
     let mut out = bytes.to_vec();
     let start = split(bytes).0;

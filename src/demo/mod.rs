@@ -22,7 +22,7 @@
 //! | `Pop3(step, No/Bad/Reply(text))` | `-ERR text` (`Auth`: `-ERR [AUTH] text` unless the text carries its own code; `Greeting`: then close); at `Quit` nothing is committed |
 //! | `Cert(proto, Expired/WrongName)` | TLS handshake presents an expired / wrong-name cert (same CA) |
 //! | `Idle(DropConnection/NeverPush)` | idling session closed instead of pushed / never pushed |
-//! | `Delivery(Delay(d)/Hold/Duplicate/Corrupt)` | late / held until `release_held` / twice / altered body |
+//! | `Delivery(Delay(d)/Hold/Duplicate/Corrupt/DkimFail)` | late / held until `release_held` / twice / altered body / an `Authentication-Results` with `dkim=fail` on top |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

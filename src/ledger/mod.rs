@@ -281,7 +281,11 @@ impl Ledger {
                 ],
             )?;
             tx.commit()?;
-            Ok(Some(Settled { outcome, delay }))
+            Ok(Some(Settled {
+                outcome,
+                delay,
+                accepted_at: accepted_at.unwrap_or(sent_at),
+            }))
         })
     }
 

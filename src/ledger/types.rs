@@ -44,6 +44,8 @@ pub struct Settled {
     pub outcome: Outcome,
     /// Accepted (or sent, if acceptance was never recorded) → seen.
     pub delay: f64,
+    /// When SMTP accepted it (or it was sent, if acceptance was never recorded), unix seconds.
+    pub accepted_at: f64,
 }
 
 /// A sentinel as recorded when planted.

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 mod buckets;
 mod exposition;
+mod landing;
 mod shape;
 
 pub use buckets::delivery_buckets;
@@ -29,6 +30,7 @@ use buckets::PHASE_BUCKETS;
 pub use shape::{common, endpoints, phases};
 
 pub use exposition::Exposition;
+pub use landing::LandingMetrics;
 
 const COMMON: &[&str] = &["probe", "client", "region"];
 
@@ -91,6 +93,8 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// Always 1; the `shard` label (`i/n`) says which shard of the probe set the agent runs.
     pub shard_info: IntGaugeVec,
+    /// The last verified canary's verdicts and spam score, once seen.
+    pub landing: LandingMetrics,
     pub options: MetricsOptions,
     /// `/metrics`: encoded off the probes' threads, one encoding at a time.
     pub exposition: Exposition,
@@ -238,6 +242,7 @@ impl Metrics {
                 ),
                 &["shard", "region"],
             )?,
+            landing: LandingMetrics::new(COMMON)?,
             registry,
             options,
             exposition: Exposition::default(),
@@ -297,6 +302,8 @@ impl Metrics {
             Box::new(self.reload_ok.clone()),
             Box::new(self.build_info.clone()),
             Box::new(self.shard_info.clone()),
+            Box::new(self.landing.auth_result.clone()),
+            Box::new(self.landing.spam_score.clone()),
         ];
         if let Some(h) = &self.phase_histogram {
             all.push(Box::new(h.clone()));
@@ -344,6 +351,7 @@ impl Metrics {
         let _ = self.consecutive_failures.remove_label_values(&l);
         let _ = self.consecutive_successes.remove_label_values(&l);
         let _ = self.sentinel_intact.remove_label_values(&l);
+        self.landing.forget(l);
         for s in Stage::ALL {
             let pl = [l[0], l[1], l[2], s.as_str()];
             let _ = self.phase.remove_label_values(&pl);

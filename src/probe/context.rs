@@ -7,6 +7,7 @@ use super::imap::Caps;
 use super::recorder::StepRecord;
 use super::smtp::Accepted;
 use super::Failure;
+use crate::landing::Landing;
 use crate::ledger::{Ledger, Outcome};
 use crate::secret::KeyRing;
 use crate::tls::TlsContext;
@@ -67,6 +68,17 @@ pub struct CycleReport {
     /// Whether the cycle recorded itself in the ledger (a cycle cut off by its hard deadline
     /// did not: the scheduler records it).
     pub recorded: bool,
+    /// Where the newest canary verified in this cycle landed (its verdicts, spam score, hops).
+    pub landed: Option<Landed>,
+}
+
+/// A verified canary's header facts: which canary, and what its headers say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Landed {
+    pub id: String,
+    /// When it was sent (unix milliseconds, from its signed header): the newest wins.
+    pub sent_ms: i64,
+    pub landing: Landing,
 }
 
 impl CycleReport {
@@ -86,6 +98,7 @@ impl CycleReport {
             in_flight: None,
             sentinel: None,
             recorded: false,
+            landed: None,
         }
     }
 

@@ -21,7 +21,7 @@
 use super::canary;
 use super::conclude::{conclude, mark_accepted, send};
 pub(crate) use super::conclude::{load_login, owner};
-pub use super::context::{CycleCtx, CycleReport, InstanceMemory};
+pub use super::context::{CycleCtx, CycleReport, InstanceMemory, Landed};
 use super::imap::{ImapLogin, ImapSession};
 use super::junk;
 use super::recorder::{later, Recorder};
@@ -243,5 +243,6 @@ pub async fn run(
         s.close(rec.budget());
     }
 
+    failures.extend(super::verdicts::expected(p, report));
     conclude(ctx, &owner, failures, mem, rec, report, began).await;
 }

@@ -13,7 +13,8 @@
 //! - [`recorder`]: runs each step under its deadline and keeps the transcript;
 //! - [`cycle`]: puts them together (`conclude` holds what both readers share: SMTP send and
 //!   the end of a cycle); `settle` records what was found in the ledger; `watch`
-//!   waits for the canary and decides whether a cycle sweeps for earlier ones.
+//!   waits for the canary and decides whether a cycle sweeps for earlier ones; `verdicts`
+//!   checks the probe's `expect_auth` against where the verified canary landed.
 
 pub mod bounded;
 pub mod canary;
@@ -30,6 +31,7 @@ pub mod recorder;
 pub mod sentinel;
 mod settle;
 pub mod smtp;
+mod verdicts;
 mod watch;
 
 pub use crate::vocab::{Failure, Reason, Stage};

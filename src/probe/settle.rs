@@ -2,11 +2,12 @@
 //! the ledger exactly once. Only verified canaries of this instance are queued for cleanup.
 
 use super::canary::{self, Verdict};
-use super::context::{CycleCtx, CycleReport, InstanceMemory};
+use super::context::{CycleCtx, CycleReport, InstanceMemory, Landed};
 use super::fault::local_fault;
 use super::imap::ImapSession;
 use super::recorder::Recorder;
 use super::{Failure, Reason, Stage};
+use crate::landing;
 use crate::ledger::{self, LedgerError, Outcome, Owner};
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -77,7 +78,11 @@ pub(super) async fn examine(
     let verdict = canary::verify(&ctx.keys, raw);
     let internal = |e: LedgerError| local_fault(Stage::Verify, e);
     match verdict {
-        Verdict::Valid { id, instance, .. } if instance == owner.key() => {
+        Verdict::Valid {
+            id,
+            instance,
+            sent_ms,
+        } if instance == owner.key() => {
             let lid = id.clone();
             let settled = ctx
                 .ledger
@@ -89,6 +94,15 @@ pub(super) async fn examine(
                 .map_err(internal)?;
             match settled {
                 (Some(s), _) => {
+                    if s.outcome != Outcome::Duplicate
+                        && report.landed.as_ref().is_none_or(|l| l.sent_ms <= sent_ms)
+                    {
+                        report.landed = Some(Landed {
+                            id: id.clone(),
+                            sent_ms,
+                            landing: landing::read(raw, s.accepted_at),
+                        });
+                    }
                     report.settled.push((id, s.outcome, s.delay));
                     Ok(Examined::Valid)
                 }

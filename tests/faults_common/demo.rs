@@ -9,6 +9,7 @@ use mailcanary::demo::{
     Action, Addrs, CertFault, DeliveryFault, DemoServer, Fault, Flood, IdleFault, ImapStep,
     Pop3Step, Proto, ServerOptions, SmtpStep,
 };
+use mailcanary::landing::Method;
 use mailcanary::probe::cycle::InstanceMemory;
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,6 +244,11 @@ pub fn scenarios() -> Vec<Scenario> {
             "delivery-corrupt",
             vec![Fault::Delivery(DeliveryFault::Corrupt)],
         ),
+        Scenario {
+            id: "auth-dkim-fail",
+            faults: vec![Fault::Delivery(DeliveryFault::DkimFail)],
+            tweak: Some(|p, _| p.expect_auth = vec![Method::Dkim]),
+        },
     ]);
     v.extend(super::pop3::scenarios());
     v

@@ -20,23 +20,29 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("vocab", &[]),
     // The process's log output. Imports nothing.
     ("logging", &[]),
+    // Where a canary landed, read from its header bytes. Imports nothing.
+    ("landing", &[]),
     // Leaves that serve everyone.
     ("secret", &["vocab"]),
-    ("config", &["secret", "vocab"]),
+    ("config", &["landing", "secret", "vocab"]),
     ("ledger", &["config", "vocab"]),
-    ("metrics", &["config", "vocab"]),
-    ("status", &["config", "vocab"]),
+    ("metrics", &["config", "landing", "vocab"]),
+    ("status", &["config", "landing", "vocab"]),
     ("tls", &["config", "vocab"]),
     ("stream", &["tls", "vocab"]),
     // One probe cycle, on top of the leaves.
     (
         "probe",
-        &["config", "ledger", "secret", "stream", "tls", "vocab"],
+        &[
+            "config", "landing", "ledger", "secret", "stream", "tls", "vocab",
+        ],
     ),
     // What a finished cycle becomes (metrics, logs, status), and the timing of cycles.
     (
         "events",
-        &["config", "ledger", "metrics", "probe", "status", "vocab"],
+        &[
+            "config", "landing", "ledger", "metrics", "probe", "status", "vocab",
+        ],
     ),
     (
         "scheduler",
@@ -47,7 +53,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The HTTP side reads the leaves only; it never drives a probe.
     (
         "web",
-        &["config", "ledger", "metrics", "secret", "status", "vocab"],
+        &[
+            "config", "landing", "ledger", "metrics", "secret", "status", "vocab",
+        ],
     ),
     // The running agent puts it all together.
     (
@@ -74,6 +82,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "agent",
             "config",
             "events",
+            "landing",
             "ledger",
             "metrics",
             "probe",

@@ -128,6 +128,7 @@ pub(crate) async fn run(
             }
         }
     }
+    failures.extend(crate::probe::verdicts::expected(&inst.probe, report));
     conclude(ctx, &owner, failures, mem, rec, report, began).await;
 }
 

@@ -4,7 +4,7 @@
 use super::fmt::{ago, clip, dur, esc, hhmm, hhmmss, latency};
 use super::svg::sparkline;
 use super::{badge, state_class};
-use crate::status::{FailureView, InstanceStatus, SentinelSummary};
+use crate::status::{FailureView, InstanceStatus, LandedView, SentinelSummary};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -148,7 +148,48 @@ fn card(o: &mut String, i: &InstanceStatus, now: f64) {
         },
         i.junk_total
     );
+    if let Some(l) = &i.landed {
+        landed(o, l);
+    }
     o.push_str("</dl><p class=\"cap\">in flight: accepted by SMTP, not seen yet; late, lost and in Junk: since the agent started</p></section>");
+}
+
+/// Where the last verified canary landed: the trusted verdicts (and whose), the spam score,
+/// the hops. All of it is server text: escaped, and already bounded by [`crate::landing`].
+fn landed(o: &mut String, l: &LandedView) {
+    let verdicts = match &l.trusted {
+        Some(h) => format!(
+            "{} <span class=\"muted\">({})</span>",
+            esc(&h.summary()),
+            clip(&h.authserv_id, DETAIL_CHARS)
+        ),
+        None => "<span class=\"muted\">no trusted Authentication-Results</span>".into(),
+    };
+    let score = l
+        .spam_score
+        .map(|s| esc(&s.to_string()))
+        .unwrap_or_else(|| "<span class=\"muted\">none written</span>".into());
+    let _ = write!(
+        o,
+        "<dt>verdicts</dt><dd data-k=\"auth\">{verdicts}</dd>\
+         <dt>spam score</dt><dd data-k=\"spam_score\">{score}</dd><dt>hops</dt><dd data-k=\"hops\">"
+    );
+    if l.hops.is_empty() {
+        o.push_str("<span class=\"muted\">no Received fields</span>");
+    } else {
+        o.push_str("<ol class=\"hops\">");
+        for h in &l.hops {
+            let _ = write!(
+                o,
+                "<li>{} <span class=\"muted\">{}</span> {}</li>",
+                clip(h.by.as_deref().unwrap_or("?"), DETAIL_CHARS),
+                clip(h.with.as_deref().unwrap_or("?"), DETAIL_CHARS),
+                esc(&h.delay_text())
+            );
+        }
+        o.push_str("</ol>");
+    }
+    o.push_str("</dd>");
 }
 
 /// Sentinels: stored messages planted once and checked for presence, bytes and flags.

@@ -2,7 +2,8 @@
 //! scenario banner, and no external assets.
 
 use super::{render, View};
-use crate::status::{FailureView, InstanceStatus, Notice};
+use crate::landing::{self, Hop};
+use crate::status::{FailureView, InstanceStatus, LandedView, Notice};
 
 const NOW: f64 = 1_674_346_200.0; // 2023-01-22 00:10 UTC
 
@@ -172,4 +173,49 @@ fn repeated_failures_fold_into_one_entry() {
     let list = html.split("id=\"failures\"").nth(1).unwrap_or_default();
     assert_eq!(list.matches("<li ").count(), 2, "{list}");
     assert!(list.contains("4 cycles, 00:09:28 → 00:09:58"), "{list}");
+}
+
+#[test]
+fn the_card_shows_where_the_last_canary_landed_escaped() {
+    let mut i = up("ios_mail");
+    let read = landing::read(
+        b"Authentication-Results: mail.example.test; spf=pass; dkim=fail; dmarc=pass\r\n\
+          X-Spam-Score: 3.2\r\n\r\n",
+        0.0,
+    );
+    i.landed = Some(LandedView {
+        canary: "c1".into(),
+        at: NOW,
+        trusted: read.trusted(None).cloned(),
+        spam_score: read.spam_score,
+        hops: vec![
+            Hop {
+                by: Some("<script>x</script>".into()),
+                with: Some("ESMTPSA".into()),
+                at: None,
+                delay: Some(0),
+            },
+            Hop {
+                by: Some("mail.example.test".into()),
+                with: Some("LMTP".into()),
+                at: None,
+                delay: Some(-1),
+            },
+        ],
+    });
+    let html = page(&[i], None);
+    assert!(html.contains(
+        "<dd data-k=\"auth\">spf=pass dkim=fail dmarc=pass <span class=\"muted\">(mail.example.test)</span></dd>"
+    ), "{html}");
+    assert!(
+        html.contains("<dd data-k=\"spam_score\">3.2</dd>"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>x"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;x&lt;/script&gt; <span class=\"muted\">ESMTPSA</span> +0 s")
+    );
+    assert!(html.contains("-1 s (earlier: clocks differ)"));
+    // Before any canary was verified: nothing about verdicts at all.
+    assert!(!page(&[up("ios_mail")], None).contains("data-k=\"auth\""));
 }
