@@ -30,7 +30,8 @@
 
     // --- Availability ---------------------------------------------------------------------------
     // N: the failed cycles in a row that make a client profile "failing" (MailCanaryProbeDown,
-    // ...ProbeDownGlobally, ...SMTPFailing, ...IMAPFailing, ...DeliveryStalled).
+    // ...ProbeDownGlobally, ...SMTPFailing, ...IMAPFailing, ...AuthenticationFailing,
+    // ...DeliveryStalled).
     // MailCanaryClientProfileDown asks for N + 1 failed cycles of one profile and N + 1
     // successful ones of another. Raise it for a probe interval so short that N cycles are a blip.
     failingCycles: 2,

@@ -36,6 +36,10 @@ const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_build_info",
     // Which shard of the probe set an agent runs (`1/1` without sharding).
     "mailcanary_shard_info",
+    // The receiving side's verdict per authentication method and the spam score of the last
+    // verified canary: created once a canary carried them.
+    "mailcanary_auth_result",
+    "mailcanary_spam_score",
 ];
 /// `mailcanary_phase_seconds` is exported only with `[agent] phase_histograms = true`: docs may
 /// name it, but no rule or dashboard may read it ([`OPT_IN_METRICS`]).
@@ -56,7 +60,7 @@ const STAGES: &str =
     imap_tls imap_greeting imap_login imap_select imap_search imap_fetch pop3_connect pop3_tls \
     pop3_greeting pop3_login pop3_list pop3_retr verify cleanup";
 const REASONS: &str = "timeout refused reset tls_handshake cert_invalid auth_rejected temp_fail \
-    perm_fail protocol_error not_delivered junk corrupt internal";
+    perm_fail protocol_error not_delivered junk corrupt auth_verdict internal";
 const OUTCOMES: &str = "on_time late lost recovered duplicate corrupt junk";
 
 const RULES: &str = "alerts/mailcanary.rules.yml";

@@ -5,10 +5,11 @@
 //
 // TIMING, in one place. The alerts that say whether mail works and which step fails
 // (MailCanaryProbeDown, ...ProbeDownGlobally, ...ClientProfileDown, ...SMTPFailing,
-// ...IMAPFailing, ...DeliveryStalled) count failed cycles in a row, which the agent exports as
-// `mailcanary_probe_consecutive_failures` (0 after a success), instead of looking back over a
-// fixed window: a window is a different number of cycles at each probe interval, and the same
-// rules must neither page on one failed cycle at the 60 s default nor wait minutes at 10 s.
+// ...IMAPFailing, ...AuthenticationFailing, ...DeliveryStalled) count failed cycles in a row,
+// which the agent exports as `mailcanary_probe_consecutive_failures` (0 after a success),
+// instead of looking back over a fixed window: a window is a different number of cycles at each
+// probe interval, and the same rules must neither page on one failed cycle at the 60 s default
+// nor wait minutes at 10 s.
 // One knob, N = 2 (`_config.failingCycles`): "failing" is N failed cycles in a row.
 // MailCanaryClientProfileDown asks for N + 1 failed cycles of one profile and N + 1 successful
 // ones of another (`mailcanary_probe_consecutive_successes`), so that a whole-probe outage or
@@ -224,6 +225,36 @@ local util = import '../lib/util.libsonnet';
                 ofProfile,
                 'It failed at stage {{ .Labels.stage }} with reason {{ .Labels.reason }}.'
               ),
+            },
+          },
+
+          // The receiving side's authentication verdict, for a probe with `expect_auth`: the
+          // profile failed its last N cycles, the latest at verify/auth_verdict (the canary was
+          // delivered, but its trusted Authentication-Results did not say pass for a method the
+          // probe expects). Counted in cycles like the step alerts, so one odd canary (a DNS
+          // blip at the receiver's SPF lookup, a temperror) never opens a ticket, and the first
+          // canary that passes again resolves it. The description names the methods whose
+          // current verdict is not pass (`mailcanary_auth_result{result!="pass"} == 1`); an
+          // expected method missing from the header has no series, and the description says so.
+          {
+            alert: 'MailCanaryAuthenticationFailing',
+            expr: |||
+              %s
+              and on (probe, client, region)
+              %s{stage="verify",reason="auth_verdict"}
+            ||| % [failing, latest],
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The receiving side does not authenticate the canaries as the probe expects (SPF, DKIM, DMARC).',
+              description: util.fold(|||
+                Probe {{ $labels.probe }} with client profile {{ $labels.client }} in region
+                {{ $labels.region }} has failed its last {{ $value }} cycles, the latest because the
+                receiving side's Authentication-Results did not say pass for a method the probe
+                expects (expect_auth). The canaries were delivered.
+              |||) + ' {{ with printf `mailcanary_auth_result{' + c.jobSelector
+                           + ',probe=%q,client=%q,region=%q,result!="pass"} == 1` $labels.probe $labels.client $labels.region | query | sortByLabel "method" }}'
+                           + 'Verdicts other than pass on the last canary: {{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s.Labels.method }}={{ $s.Labels.result }}{{ end }}.'
+                           + '{{ else }}No verdict other than pass was exported: an expected method is missing from the trusted header.{{ end }}',
             },
           },
 
