@@ -48,6 +48,9 @@ local util = import '../lib/util.libsonnet';
       ) + ' | query }}{{ with first . }}' + text + '{{ end }}{{ end }}',
     local ofProfile = latest + '{probe=%q,client=%q,region=%q}',
     local failing = 'probe_client_region:mailcanary_probe_consecutive_failures:max >= %d' % n,
+    // Profiles whose latest failed cycle delivered its canary but got an authentication verdict
+    // other than the expected pass: not an availability failure.
+    local delivered = latest + '{stage="verify",reason="auth_verdict"}',
 
     groups+: [
       {
@@ -60,14 +63,6 @@ local util = import '../lib/util.libsonnet';
             expr: |||
               max by (probe, client, region) (mailcanary_probe_consecutive_failures{%(jobSelector)s})
             ||| % c,
-          },
-          // The fewest failed cycles in a row among the probe's client profiles: N or more only
-          // when every profile of the probe has failed its last N cycles at least.
-          {
-            record: 'probe_region:mailcanary_probe_consecutive_failures:min',
-            expr: |||
-              min by (probe, region) (probe_client_region:mailcanary_probe_consecutive_failures:max)
-            |||,
           },
           // The most successful cycles in a row among the probe's client profiles.
           {
@@ -85,6 +80,24 @@ local util = import '../lib/util.libsonnet';
               == on (probe, client, region) group_left
               max by (probe, client, region) (mailcanary_probe_last_failure_timestamp_seconds{%(jobSelector)s})
             ||| % c,
+          },
+          // The fewest failed cycles in a row among the probe's client profiles: N or more only
+          // when every profile of the probe has failed its last N cycles at least. A profile whose
+          // latest failure is verify/auth_verdict counts 0: its canary was delivered (only the
+          // receiving side's authentication verdict was not the expected pass), so it is not
+          // "down" for MailCanaryProbeDown, ...ProbeDownGlobally or the fleet rules, which read
+          // this; MailCanaryAuthenticationFailing speaks for it. After `latest`, which it reads
+          // in the same evaluation.
+          {
+            record: 'probe_region:mailcanary_probe_consecutive_failures:min',
+            expr: |||
+              min by (probe, region) (
+                probe_client_region:mailcanary_probe_consecutive_failures:max
+                unless on (probe, client, region) %(delivered)s
+                or
+                0 * probe_client_region:mailcanary_probe_consecutive_failures:max
+              )
+            ||| % { delivered: delivered },
           },
           // 1 if any cycle of the series succeeded in the last minute, else 0; and the share of
           // the last 5 minutes' samples that were successes. For dashboards and your own queries
@@ -155,14 +168,18 @@ local util = import '../lib/util.libsonnet';
           // has had a cycle since then: a whole-probe outage is MailCanaryProbeDown, never this,
           // and a profile that merely has not run since the probe recovered is not reported.
           // Resolves when the profile delivers again, or when the others fail too (then
-          // MailCanaryProbeDown speaks).
+          // MailCanaryProbeDown speaks). Never for a profile whose latest failure is
+          // verify/auth_verdict: it delivers, with a wrong authentication verdict
+          // (MailCanaryAuthenticationFailing).
           {
             alert: 'MailCanaryClientProfileDown',
             expr: |||
               probe_client_region:mailcanary_probe_consecutive_failures:max >= %(m)d
               and on (probe, region)
               probe_region:mailcanary_probe_consecutive_successes:max >= %(m)d
-            ||| % { m: n + 1 },
+              unless on (probe, client, region)
+              %(delivered)s
+            ||| % { m: n + 1, delivered: delivered },
             labels: { severity: 'critical' },
             annotations: {
               summary: 'One client profile cannot use mail while other profiles of the same probe work.',
