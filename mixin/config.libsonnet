@@ -74,6 +74,10 @@
     runbookURLBase: 'https://github.com/mailcanary/mailcanary/blob/main/docs/runbooks/',
 
     // --- Dashboards -----------------------------------------------------------------------------
+    // The receiving spam filter's junk threshold, drawn as a line on the probe dashboard's spam
+    // score panel: rspamd's `add_header` action (6 by default); SpamAssassin's `required_score`
+    // is 5. No alert reads it.
+    spamScoreThreshold: 6,
     dashboardTags: ['mailcanary'],
     dashboardRefresh: '30s',
     dashboardTimeFrom: 'now-6h',
