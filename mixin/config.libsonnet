@@ -30,7 +30,8 @@
 
     // --- Availability ---------------------------------------------------------------------------
     // N: the failed cycles in a row that make a client profile "failing" (MailCanaryProbeDown,
-    // ...ProbeDownGlobally, ...SMTPFailing, ...IMAPFailing, ...DeliveryStalled).
+    // ...ProbeDownGlobally, ...SMTPFailing, ...IMAPFailing, ...AuthenticationFailing,
+    // ...DeliveryStalled).
     // MailCanaryClientProfileDown asks for N + 1 failed cycles of one profile and N + 1
     // successful ones of another. Raise it for a probe interval so short that N cycles are a blip.
     failingCycles: 2,
@@ -73,6 +74,10 @@
     runbookURLBase: 'https://github.com/mailcanary/mailcanary/blob/main/docs/runbooks/',
 
     // --- Dashboards -----------------------------------------------------------------------------
+    // The receiving spam filter's junk threshold, drawn as a line on the probe dashboard's spam
+    // score panel: rspamd's `add_header` action (6 by default); SpamAssassin's `required_score`
+    // is 5. No alert reads it.
+    spamScoreThreshold: 6,
     dashboardTags: ['mailcanary'],
     dashboardRefresh: '30s',
     dashboardTimeFrom: 'now-6h',

@@ -36,6 +36,10 @@ const CONTRACT_METRICS: &[&str] = &[
     "mailcanary_build_info",
     // Which shard of the probe set an agent runs (`1/1` without sharding).
     "mailcanary_shard_info",
+    // The receiving side's verdict per authentication method and the spam score of the last
+    // verified canary: created once a canary carried them.
+    "mailcanary_auth_result",
+    "mailcanary_spam_score",
 ];
 /// `mailcanary_phase_seconds` is exported only with `[agent] phase_histograms = true`: docs may
 /// name it, but no rule or dashboard may read it ([`OPT_IN_METRICS`]).

@@ -5,10 +5,11 @@
 //
 // TIMING, in one place. The alerts that say whether mail works and which step fails
 // (MailCanaryProbeDown, ...ProbeDownGlobally, ...ClientProfileDown, ...SMTPFailing,
-// ...IMAPFailing, ...DeliveryStalled) count failed cycles in a row, which the agent exports as
-// `mailcanary_probe_consecutive_failures` (0 after a success), instead of looking back over a
-// fixed window: a window is a different number of cycles at each probe interval, and the same
-// rules must neither page on one failed cycle at the 60 s default nor wait minutes at 10 s.
+// ...IMAPFailing, ...AuthenticationFailing, ...DeliveryStalled) count failed cycles in a row,
+// which the agent exports as `mailcanary_probe_consecutive_failures` (0 after a success),
+// instead of looking back over a fixed window: a window is a different number of cycles at each
+// probe interval, and the same rules must neither page on one failed cycle at the 60 s default
+// nor wait minutes at 10 s.
 // One knob, N = 2 (`_config.failingCycles`): "failing" is N failed cycles in a row.
 // MailCanaryClientProfileDown asks for N + 1 failed cycles of one profile and N + 1 successful
 // ones of another (`mailcanary_probe_consecutive_successes`), so that a whole-probe outage or
@@ -47,6 +48,9 @@ local util = import '../lib/util.libsonnet';
       ) + ' | query }}{{ with first . }}' + text + '{{ end }}{{ end }}',
     local ofProfile = latest + '{probe=%q,client=%q,region=%q}',
     local failing = 'probe_client_region:mailcanary_probe_consecutive_failures:max >= %d' % n,
+    // Profiles whose latest failed cycle delivered its canary but got an authentication verdict
+    // other than the expected pass: not an availability failure.
+    local delivered = latest + '{stage="verify",reason="auth_verdict"}',
 
     groups+: [
       {
@@ -59,14 +63,6 @@ local util = import '../lib/util.libsonnet';
             expr: |||
               max by (probe, client, region) (mailcanary_probe_consecutive_failures{%(jobSelector)s})
             ||| % c,
-          },
-          // The fewest failed cycles in a row among the probe's client profiles: N or more only
-          // when every profile of the probe has failed its last N cycles at least.
-          {
-            record: 'probe_region:mailcanary_probe_consecutive_failures:min',
-            expr: |||
-              min by (probe, region) (probe_client_region:mailcanary_probe_consecutive_failures:max)
-            |||,
           },
           // The most successful cycles in a row among the probe's client profiles.
           {
@@ -84,6 +80,24 @@ local util = import '../lib/util.libsonnet';
               == on (probe, client, region) group_left
               max by (probe, client, region) (mailcanary_probe_last_failure_timestamp_seconds{%(jobSelector)s})
             ||| % c,
+          },
+          // The fewest failed cycles in a row among the probe's client profiles: N or more only
+          // when every profile of the probe has failed its last N cycles at least. A profile whose
+          // latest failure is verify/auth_verdict counts 0: its canary was delivered (only the
+          // receiving side's authentication verdict was not the expected pass), so it is not
+          // "down" for MailCanaryProbeDown, ...ProbeDownGlobally or the fleet rules, which read
+          // this; MailCanaryAuthenticationFailing speaks for it. After `latest`, which it reads
+          // in the same evaluation.
+          {
+            record: 'probe_region:mailcanary_probe_consecutive_failures:min',
+            expr: |||
+              min by (probe, region) (
+                probe_client_region:mailcanary_probe_consecutive_failures:max
+                unless on (probe, client, region) %(delivered)s
+                or
+                0 * probe_client_region:mailcanary_probe_consecutive_failures:max
+              )
+            ||| % { delivered: delivered },
           },
           // 1 if any cycle of the series succeeded in the last minute, else 0; and the share of
           // the last 5 minutes' samples that were successes. For dashboards and your own queries
@@ -154,14 +168,18 @@ local util = import '../lib/util.libsonnet';
           // has had a cycle since then: a whole-probe outage is MailCanaryProbeDown, never this,
           // and a profile that merely has not run since the probe recovered is not reported.
           // Resolves when the profile delivers again, or when the others fail too (then
-          // MailCanaryProbeDown speaks).
+          // MailCanaryProbeDown speaks). Never for a profile whose latest failure is
+          // verify/auth_verdict: it delivers, with a wrong authentication verdict
+          // (MailCanaryAuthenticationFailing).
           {
             alert: 'MailCanaryClientProfileDown',
             expr: |||
               probe_client_region:mailcanary_probe_consecutive_failures:max >= %(m)d
               and on (probe, region)
               probe_region:mailcanary_probe_consecutive_successes:max >= %(m)d
-            ||| % { m: n + 1 },
+              unless on (probe, client, region)
+              %(delivered)s
+            ||| % { m: n + 1, delivered: delivered },
             labels: { severity: 'critical' },
             annotations: {
               summary: 'One client profile cannot use mail while other profiles of the same probe work.',
@@ -224,6 +242,36 @@ local util = import '../lib/util.libsonnet';
                 ofProfile,
                 'It failed at stage {{ .Labels.stage }} with reason {{ .Labels.reason }}.'
               ),
+            },
+          },
+
+          // The receiving side's authentication verdict, for a probe with `expect_auth`: the
+          // profile failed its last N cycles, the latest at verify/auth_verdict (the canary was
+          // delivered, but its trusted Authentication-Results did not say pass for a method the
+          // probe expects). Counted in cycles like the step alerts, so one odd canary (a DNS
+          // blip at the receiver's SPF lookup, a temperror) never opens a ticket, and the first
+          // canary that passes again resolves it. The description names the methods whose
+          // current verdict is not pass (`mailcanary_auth_result{result!="pass"} == 1`); an
+          // expected method missing from the header has no series, and the description says so.
+          {
+            alert: 'MailCanaryAuthenticationFailing',
+            expr: |||
+              %s
+              and on (probe, client, region)
+              %s{stage="verify",reason="auth_verdict"}
+            ||| % [failing, latest],
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The receiving side does not authenticate the canaries as the probe expects (SPF, DKIM, DMARC).',
+              description: util.fold(|||
+                Probe {{ $labels.probe }} with client profile {{ $labels.client }} in region
+                {{ $labels.region }} has failed its last {{ $value }} cycles, the latest because the
+                receiving side's Authentication-Results did not say pass for a method the probe
+                expects (expect_auth). The canaries were delivered.
+              |||) + ' {{ with printf `mailcanary_auth_result{' + c.jobSelector
+                           + ',probe=%q,client=%q,region=%q,result!="pass"} == 1` $labels.probe $labels.client $labels.region | query | sortByLabel "method" }}'
+                           + 'Verdicts other than pass on the last canary: {{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s.Labels.method }}={{ $s.Labels.result }}{{ end }}.'
+                           + '{{ else }}No verdict other than pass was exported: an expected method is missing from the trusted header.{{ end }}',
             },
           },
 
