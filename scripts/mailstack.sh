@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
 # mailstack.sh: the real mail stack mailcanary's tests run against, on 127.0.0.1 only.
 #
-# Postfix (SMTP 25, submission 587 STARTTLS, submissions 465 implicit TLS) delivers over LMTP
-# into Dovecot (IMAP 143 STARTTLS, IMAPS 993, POP3 110 STLS, POP3S 995), with a throwaway CA made
-# on first `up`.
+# Postfix (SMTP 25, submission 587 STARTTLS, submissions 465 implicit TLS), filtered by rspamd,
+# delivers over LMTP into Dovecot (IMAP 143 STARTTLS, IMAPS 993, POP3 110 STLS, POP3S 995), with
+# a throwaway CA made on first `up`; Unbound serves the DNS zone example.test to rspamd.
 # Debian 12, as root, no systemd: daemons are started here and stopped by their pid.
 #
 #   mailstack.sh install          apt-get the packages the test suite needs (idempotent)
 #   mailstack.sh up               install, configure, start; waits until every listener answers
-#                                 a real login (IMAP, POP3, submission AUTH)
-#   mailstack.sh down             stop Postfix and Dovecot by pid
+#                                 a real login (IMAP, POP3, submission AUTH) and a message
+#                                 submitted on 587 arrives with dkim, spf, dmarc pass and a score
+#   mailstack.sh down             stop Postfix, rspamd, Unbound and Dovecot by pid
 #   mailstack.sh status           running or not, one line each
 #   mailstack.sh fault NAME on|off   see `mailstack.sh faults`
+#
+# Every smtpd has rspamd as its milter (mail filter; rspamd resolves only through Unbound, which
+# serves the zone example.test on 127.0.0.1:5300 and answers NXDOMAIN for every other name).
+# Mail submitted on 587/465 is DKIM-signed there (d=example.test, s=mailstack), then re-injected
+# through a second smtpd on 127.0.0.1:10025 where rspamd verifies it; mail on 25 is verified
+# directly. The delivered message carries, on top (below the receiving hops' Received headers),
+# `Authentication-Results: mail.example.test; dkim=... spf=... dmarc=...`, and after its own
+# headers `X-Spam-Status: No, score=...`. Mail to mallory also carries a sender-side forged
+# Authentication-Results (all fail) below the Received headers and the real one. The `dkim-broken` fault makes
+# submitted mail fail DKIM verification (a signed header rewritten after signing).
 #
 # Delivery runs Dovecot Sieve (Pigeonhole): every user has a Junk folder announced by SPECIAL-USE
 # `\Junk`, and the `junk` fault files all new mail into it (see set_junk).
 #
-# Users: <name>@example.test with password <name>-secret, for each name in $USERS.
+# Users: <name>@example.test with password <name>-secret, for each name in $USERS (nina is kept
+# for one end-to-end test of authentication verdicts; stackcheck for `up`'s filter check).
 #
 # OAuth (XOAUTH2 / OAUTHBEARER, IMAP and SMTP submission through Dovecot SASL): Dovecot's oauth2
 # passdb asks the token-introspection URL $OAUTH_INTROSPECTION_URL (RFC 7662, POST token=...).
@@ -354,8 +366,11 @@ CONF
   cat > $d/worker-proxy.inc <<CONF
 bind_socket = "127.0.0.1:$MILTER_PORT";
 milter = yes;
-self_scan = yes;
 timeout = 30s;
+upstream "local" {
+  default = yes;
+  self_scan = yes;
+}
 CONF
   echo 'bind_socket = "127.0.0.1:11333"; count = 1;' > $d/worker-normal.inc
   echo 'bind_socket = "127.0.0.1:11334"; count = 1;' > $d/worker-controller.inc
@@ -388,9 +403,12 @@ routines {
   }
 }
 CONF
+  # Off: whatever asks outside servers (RBLs and URIBLs, fuzzy hashes, ASN, DCC), needs Redis,
+  # or lives on lists fetched from maps.rspamd.com (whitelist, multimap, mid, phishing). A map
+  # still fetched by what stays on (mime_types) fails at once: that name is NXDOMAIN here.
   for m in rbl fuzzy_check asn phishing url_redirector reputation neural ratelimit greylist \
            replies history_redis mx_check dcc external_services antivirus spamassassin \
-           rspamd_update clickhouse elastic metadata_exporter; do
+           rspamd_update clickhouse elastic metadata_exporter whitelist multimap mid; do
     echo 'enabled = false;' > "$d/$m.conf"
   done
   rspamadm configtest >/dev/null
