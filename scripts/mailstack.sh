@@ -52,7 +52,12 @@ DNS_DIR=$STATE/dns
 DNS_PID=$DNS_DIR/unbound.pid
 RSPAMD_DIR=$STATE/rspamd
 RSPAMD_PID=$RSPAMD_DIR/rspamd.pid
-MILTER_PORT=11332
+# A Unix socket, not TCP: Postfix's milter protocol writes small packets and waits for the
+# answer, and over loopback TCP each pass then lost ~40 ms to delayed ACKs, enough to make
+# delivery miss a POP3 client's first poll. Inside Postfix's chroot (every smtpd here runs
+# chrooted) it is /rspamd/milter.sock.
+MILTER_DIR=/var/spool/postfix/rspamd
+MILTER_SOCK=$MILTER_DIR/milter.sock
 REINJECT_PORT=10025
 DKIM_SELECTOR=mailstack
 DKIM_KEY=$STATE/dkim/$DOMAIN.$DKIM_SELECTOR.key
@@ -337,7 +342,7 @@ start_dns() {
 }
 stop_dns() { stop_pid "$DNS_PID"; }
 
-# rspamd, Postfix's milter on 127.0.0.1:$MILTER_PORT (its proxy worker, scanning itself). It
+# rspamd, Postfix's milter on $MILTER_SOCK (its proxy worker, scanning itself). It
 # resolves through the DNS server above only; every module that would reach the network (RBLs,
 # URIBLs, fuzzy hashes, ASN lookups, anything on Redis, which is not configured) is off. Its
 # actions never reject, greylist or defer: every test's mail goes through it.
@@ -347,7 +352,7 @@ stop_dns() { stop_pid "$DNS_PID"; }
 # X-Spam-Status on top of those messages.
 configure_rspamd() {
   local d=/etc/rspamd/local.d before
-  install -d -m 755 -o _rspamd -g _rspamd "$RSPAMD_DIR" /run/rspamd
+  install -d -m 755 -o _rspamd -g _rspamd "$RSPAMD_DIR" /run/rspamd "$MILTER_DIR"
   before=$(cat $d/*.conf $d/*.inc 2>/dev/null | md5sum || true)
   mkdir -p $d
   cat > $d/options.inc <<CONF
@@ -364,7 +369,7 @@ filename = "$RSPAMD_DIR/rspamd.log";
 level = "notice";
 CONF
   cat > $d/worker-proxy.inc <<CONF
-bind_socket = "127.0.0.1:$MILTER_PORT";
+bind_socket = "$MILTER_SOCK mode=0666";
 milter = yes;
 timeout = 30s;
 upstream "local" {
@@ -419,15 +424,16 @@ CONF
 # machine may compile its regexps for a while before the proxy worker serves).
 start_rspamd() {
   if ! pid_alive "$RSPAMD_PID"; then
-    install -d -m 755 -o _rspamd -g _rspamd "$RSPAMD_DIR" /run/rspamd
+    install -d -m 755 -o _rspamd -g _rspamd "$RSPAMD_DIR" /run/rspamd "$MILTER_DIR"
     detached rspamd -u _rspamd -g _rspamd -p "$RSPAMD_PID" </dev/null >/dev/null 2>&1
   fi
   for _ in $(seq 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$MILTER_PORT") 2>/dev/null && return 0
+    /usr/bin/python3 -I -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(1); s.connect(sys.argv[1])' \
+      "$MILTER_SOCK" 2>/dev/null && return 0
     pid_alive "$RSPAMD_PID" || break
     sleep 0.1
   done
-  log "rspamd's milter (127.0.0.1:$MILTER_PORT) does not answer; see $RSPAMD_DIR/rspamd.log"
+  log "rspamd's milter ($MILTER_SOCK) does not answer; see $RSPAMD_DIR/rspamd.log"
   return 1
 }
 stop_rspamd() { stop_pid "$RSPAMD_PID"; }
@@ -452,7 +458,7 @@ configure_postfix() {
   # Every smtpd runs rspamd as its milter. A dead rspamd lets mail through unfiltered (accept):
   # the tests that do not look at the filter's headers are not made to fail by it, and `up`
   # fails loudly when the filter does not work (check_filter).
-  postconf -e "smtpd_milters = inet:127.0.0.1:$MILTER_PORT" "non_smtpd_milters =" \
+  postconf -e "smtpd_milters = unix:${MILTER_SOCK#/var/spool/postfix}" "non_smtpd_milters =" \
     "milter_default_action = accept" "milter_protocol = 6" "milter_connect_timeout = 5s" \
     "milter_command_timeout = 10s" "milter_content_timeout = 20s" \
     "milter_mail_macros = i {mail_addr} {client_addr} {client_name} {auth_type} {auth_authen}" \
@@ -483,7 +489,7 @@ configure_postfix() {
   postconf -M "mailstack-reinject/unix=mailstack-reinject unix - - n - - smtp"
   postconf -P "mailstack-reinject/unix/syslog_name=postfix/reinject-client" \
     "mailstack-reinject/unix/smtp_header_checks=regexp:$DKIM_BROKEN"
-  postconf -M "$r=127.0.0.1:$REINJECT_PORT inet n - n - - smtpd"
+  postconf -M "$r=127.0.0.1:$REINJECT_PORT inet n - y - - smtpd"
   # Accepted once already: no recipient map (tempfail/permfail faults), no end-of-data
   # restriction (hold, slow data), no header checks a second time; only from loopback.
   postconf -P "$r/syslog_name=postfix/reinject" "$r/content_filter=" \
@@ -828,13 +834,13 @@ case "${1:-}" in
     check_filter 9>&-
     exec 9>&-
     echo "mailstack up: SMTP 25/587/465, IMAP 143/993, POP3 110/995 on 127.0.0.1, logins checked," \
-      "rspamd milter $MILTER_PORT (dkim, spf, dmarc pass checked), DNS $DNS_PORT, CA $STATE/tls/ca.crt"
+      "rspamd milter $MILTER_SOCK (dkim, spf, dmarc pass checked), DNS $DNS_PORT, CA $STATE/tls/ca.crt"
     ;;
   down)   stop_postfix; stop_rspamd; stop_dns; stop_dovecot ;;
   status)
     if pid_alive "$POSTFIX_PID"; then echo "postfix running"; else echo "postfix stopped"; fi
     if pid_alive "$DOVECOT_PID"; then echo "dovecot running"; else echo "dovecot stopped"; fi
-    if pid_alive "$RSPAMD_PID"; then echo "rspamd running (milter 127.0.0.1:$MILTER_PORT)"; else echo "rspamd stopped"; fi
+    if pid_alive "$RSPAMD_PID"; then echo "rspamd running (milter $MILTER_SOCK)"; else echo "rspamd stopped"; fi
     if pid_alive "$DNS_PID"; then echo "dns running (unbound 127.0.0.1:$DNS_PORT, zone $DOMAIN)"; else echo "dns stopped"; fi
     ;;
   fault)  fault "${2:-}" "${3:-}" ;;
