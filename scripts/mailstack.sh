@@ -191,9 +191,13 @@ service pop3-login {
 }
 # One LMTP process per delivery connection: Pigeonhole looks for the junk fault's script when a
 # process first delivers for a user and a long-lived process keeps what it found, so it would
-# not see the fault change (checked on Debian 12's Dovecot 2.3.19).
+# not see the fault change (checked on Debian 12's Dovecot 2.3.19). A few such processes wait
+# ready (none has delivered yet, so each still reads the script at its first delivery): forking
+# one per delivery cost ~10-20 ms, and with the filter's second pass on submitted mail that was
+# enough for a canary to miss a POP3 client's first poll.
 service lmtp {
   service_count = 1
+  process_min_avail = 4
   unix_listener /var/spool/postfix/private/dovecot-lmtp {
     mode = 0600
     user = postfix
