@@ -491,8 +491,11 @@ configure_postfix() {
     postconf -P "$sub/inet/content_filter=mailstack-reinject:[127.0.0.1]:$REINJECT_PORT"
   done
   postconf -M "mailstack-reinject/unix=mailstack-reinject unix - - n - - smtp"
+  # Its connection to the re-injection smtpd stays open between messages (no connect and EHLO
+  # per message: the second pass adds as little as it can between acceptance and delivery).
   postconf -P "mailstack-reinject/unix/syslog_name=postfix/reinject-client" \
-    "mailstack-reinject/unix/smtp_header_checks=regexp:$DKIM_BROKEN"
+    "mailstack-reinject/unix/smtp_header_checks=regexp:$DKIM_BROKEN" \
+    "mailstack-reinject/unix/smtp_connection_cache_destinations=[127.0.0.1]:$REINJECT_PORT"
   postconf -M "$r=127.0.0.1:$REINJECT_PORT inet n - y - - smtpd"
   # Accepted once already: no recipient map (tempfail/permfail faults), no end-of-data
   # restriction (hold, slow data), no header checks a second time; only from loopback.
