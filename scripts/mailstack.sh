@@ -21,8 +21,9 @@
 # directly. The delivered message carries, on top (below the receiving hops' Received headers),
 # `Authentication-Results: mail.example.test; dkim=... spf=... dmarc=...`, and after its own
 # headers `X-Spam-Status: No, score=...`. Mail to mallory also carries a sender-side forged
-# Authentication-Results (all fail) below the Received headers and the real one. The `dkim-broken` fault makes
-# submitted mail fail DKIM verification (a signed header rewritten after signing).
+# Authentication-Results (all fail) below the Received headers and the real one. The
+# `dkim-broken` fault makes submitted mail fail DKIM verification (a signed header rewritten
+# after signing).
 #
 # Delivery runs Dovecot Sieve (Pigeonhole): every user has a Junk folder announced by SPECIAL-USE
 # `\Junk`, and the `junk` fault files all new mail into it (see set_junk).
@@ -327,21 +328,24 @@ dns_answers() {
 import socket, struct, sys
 port, domain = int(sys.argv[1]), sys.argv[2]
 q = struct.pack(">HHHHHH", 0x4d53, 0x0100, 1, 0, 0, 0)
-q += b"".join(bytes([len(l)]) + l.encode() for l in domain.split(".")) + b"\0" + struct.pack(">HH", 16, 1)
+q += b"".join(bytes([len(l)]) + l.encode() for l in domain.split("."))
+q += b"\0" + struct.pack(">HH", 16, 1)  # TXT, IN
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)
 try:
     s.sendto(q, ("127.0.0.1", port)); r = s.recv(4096)
 except OSError:
     sys.exit(1)
 # Our id, a response, NOERROR, at least one answer
-sys.exit(0 if r[:2] == q[:2] and r[2] & 0x80 and r[3] & 0x0f == 0 and struct.unpack(">H", r[6:8])[0] > 0 else 1)
+ok = r[:2] == q[:2] and r[2] & 0x80 and r[3] & 0x0f == 0 and struct.unpack(">H", r[6:8])[0] > 0
+sys.exit(0 if ok else 1)
 PY
 }
 
 start_dns() {
   pid_alive "$DNS_PID" || detached unbound -c "$DNS_DIR/unbound.conf" </dev/null >/dev/null 2>&1
   for _ in $(seq 50); do dns_answers && return 0; sleep 0.1; done
-  log "the DNS server (unbound on 127.0.0.1:$DNS_PORT) does not answer for $DOMAIN; see $DNS_DIR/unbound.log"
+  log "the DNS server (unbound on 127.0.0.1:$DNS_PORT) does not answer for $DOMAIN;" \
+    "see $DNS_DIR/unbound.log"
   return 1
 }
 stop_dns() { stop_pid "$DNS_PID"; }
@@ -392,7 +396,9 @@ add_header = 15;
 CONF
   # Mail from loopback is checked (everything here comes from 127.0.0.1); authenticated
   # submissions are not (they are signed, then checked on re-injection).
-  for m in spf dkim dmarc; do printf 'check_local = true;\ncheck_authed = false;\n' > "$d/$m.conf"; done
+  for m in spf dkim dmarc; do
+    printf 'check_local = true;\ncheck_authed = false;\n' > "$d/$m.conf"
+  done
   cat > $d/dkim_signing.conf <<CONF
 path = "$STATE/dkim/\$domain.\$selector.key";
 selector = "$DKIM_SELECTOR";
