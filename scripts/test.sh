@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs and starts the real mail stack
-# (Postfix, Dovecot; Prometheus and Alertmanager for the alerting tests), then checks formatting,
-# lints (on the release configuration too, so a warning that only a release build would show
-# fails here), and runs every test: with cargo-nextest when it is installed (tests of different
+# (Postfix with rspamd as its mail filter and Unbound serving example.test, Dovecot; Prometheus
+# and Alertmanager for the alerting tests), then checks formatting, lints (on the release
+# configuration too, so a warning that only a release build would show fails here), and runs
+# every test: with cargo-nextest when it is installed (tests of different
 # binaries side by side, see .config/nextest.toml), with `cargo test` otherwise. Run as root
 # (apt-get, daemons).
 set -euo pipefail

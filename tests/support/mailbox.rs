@@ -191,6 +191,21 @@ impl Mailbox {
         })
     }
 
+    /// The header block of a UID in INBOX, as delivered (top to bottom, folded lines kept).
+    pub fn header_block(&self, uid: u32) -> String {
+        rt().block_on(async {
+            let mut s = self.login().await;
+            let f = fetch(&mut s, &uid.to_string(), "BODY.PEEK[HEADER]").await;
+            let out = f
+                .first()
+                .and_then(|m| m.header())
+                .map(|h| String::from_utf8_lossy(h).into_owned())
+                .unwrap_or_default();
+            let _ = tokio::time::timeout(T, s.logout()).await;
+            out
+        })
+    }
+
     /// The flags of a UID, as IMAP prints them.
     pub fn flags(&self, uid: u32) -> Vec<String> {
         rt().block_on(async {
