@@ -2,7 +2,10 @@
 //! probe instance (probe × client profile × region) exports at most 50 series, counted on the
 //! `/metrics` page of a `mailcanary run` agent that probes the real stack under the four preset
 //! client profiles, after each has completed a successful cycle (so the certificate, phase and
-//! delivery series all exist). The counts are printed.
+//! delivery series all exist) and its canaries came back with the stack's rspamd verdicts and
+//! spam score (so the count includes `mailcanary_auth_result` and `mailcanary_spam_score`).
+//! The probe keeps the default deadline, hence the default delivery buckets. The counts are
+//! printed.
 
 mod support;
 
@@ -25,7 +28,8 @@ fn each_instance_stays_within_fifty_series_by_default() {
         user: "lena",
         clients: &PRESETS,
         interval: "5s",
-        deadline: "10s",
+        // The default deadline (and so the default lost_after and delivery buckets).
+        deadline: "60s",
         extra: "",
     };
     let config = stack::write_config(dir.path(), &[spec], "");
@@ -39,6 +43,7 @@ fn each_instance_stays_within_fifty_series_by_default() {
                 let l = [("probe", "budget"), ("client", c), ("region", "test")];
                 find(&s, "mailcanary_probe_success", &l) == Some(1.0)
                     && find(&s, "mailcanary_delivery_seconds_count", &l).unwrap_or(0.0) >= 1.0
+                    && find(&s, "mailcanary_spam_score", &l).is_some()
             })
         },
     );
@@ -67,6 +72,18 @@ fn each_instance_stays_within_fifty_series_by_default() {
     for c in PRESETS {
         let n = per_instance.get(c).copied().unwrap_or(0);
         assert!(n > 0, "{c}: no series");
+        let verdicts = series
+            .iter()
+            .filter(|l| {
+                l.starts_with("mailcanary_auth_result{")
+                    && l.contains("probe=\"budget\"")
+                    && l.contains(&format!("client=\"{c}\""))
+            })
+            .count();
+        assert!(
+            verdicts >= 3,
+            "{c}: spf, dkim and dmarc verdicts counted, saw {verdicts}"
+        );
         assert!(n <= BUDGET, "{c}: {n} series, over the budget of {BUDGET}");
     }
 }
