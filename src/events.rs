@@ -12,11 +12,18 @@ use std::collections::BTreeMap;
 
 /// A cycle began.
 pub fn cycle_started(metrics: &Metrics, inst: &Instance) {
-    metrics.cycles.with_label_values(&common(inst)).inc();
+    metrics.if_live(inst, || {
+        metrics.cycles.with_label_values(&common(inst)).inc();
+    });
 }
 
-/// A cycle ended: export it, log it, show it.
+/// A cycle ended: export it, log it, show it. Nothing for an instance a reload has removed
+/// meanwhile: its series and its status entry are gone and stay gone.
 pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
+    metrics.if_live(inst, || report(metrics, status, inst, r));
+}
+
+fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
     let l = common(inst);
 
     // Phase durations of this cycle, summed per stage (a stage may run several commands). Every
@@ -217,4 +224,57 @@ pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, 
 
 fn with<'a>(l: &[&'a str; 3], extra: &'a str) -> [&'a str; 4] {
     [l[0], l[1], l[2], extra]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::metrics::MetricsOptions;
+    use std::time::SystemTime;
+
+    fn instance(dir: &std::path::Path) -> Instance {
+        std::fs::write(dir.join("k"), "key\n").expect("key");
+        let main = dir.join("m.toml");
+        std::fs::write(
+            &main,
+            "[agent]\nregion = \"r\"\nhmac_key_file = \"k\"\n\
+             [[probe]]\nname = \"p\"\nclients = [\"thunderbird\"]\nfrom = \"a@x.test\"\n\
+             to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
+             [probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n",
+        )
+        .expect("config");
+        let c = Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
+        c.instances().remove(0)
+    }
+
+    fn has_series(m: &Metrics) -> bool {
+        m.render()
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains("probe=\"p\""))
+    }
+
+    #[test]
+    fn a_cycle_finishing_after_its_instance_was_removed_writes_nothing_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let i = instance(dir.path());
+        let m = Metrics::new("r", MetricsOptions::default()).expect("metrics");
+        let status = StatusBoard::default();
+        m.register_instance(&i);
+        status.register(&i.key(), "p", &i.client.name, "r");
+        cycle_started(&m, &i);
+        assert!(has_series(&m));
+        // A reload drops the instance while one of its cycles is under way.
+        m.forget_instance(&i);
+        status.remove(&i.key());
+        assert!(!has_series(&m), "{}", m.render());
+        cycle_started(&m, &i);
+        cycle_finished(&m, &status, &i, &CycleReport::new(SystemTime::now()));
+        assert!(!has_series(&m), "series came back:\n{}", m.render());
+        assert!(status.snapshot().is_empty(), "its status came back");
+        // Registered again (the probe is back in the config): written as before.
+        m.register_instance(&i);
+        cycle_started(&m, &i);
+        assert!(has_series(&m));
+    }
 }

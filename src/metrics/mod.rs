@@ -1,8 +1,9 @@
 //! The Prometheus metrics of metric contract v2 (docs/metrics.md; README "Metrics"), in one
 //! registry owned by the agent (never the process-global default).
 //!
-//! Label values come only from config names and the fixed sets of [`Stage`], [`Reason`],
-//! [`Outcome`] and phase names, never from server text, so cardinality is bounded by the config.
+//! Label values come only from config names and the fixed sets of
+//! [`Stage`](crate::vocab::Stage), [`Reason`](crate::vocab::Reason),
+//! [`Outcome`](crate::vocab::Outcome) and phase names, never from server text, so cardinality is bounded by the config.
 //! Series every dashboard needs (success, cycles, each outcome, each phase the profile goes
 //! through) are created up front when an instance is registered, as blackbox_exporter does, so
 //! a probe that has never succeeded still has them.
@@ -12,9 +13,7 @@
 //! the delivery histogram is observed once per settled canary, late ones included, with buckets
 //! reaching the longest `lost_after`.
 
-use crate::config::{Config, Instance, Shard};
-use crate::vocab::Outcome;
-use crate::vocab::{Reason, Stage};
+use crate::config::{Config, Shard};
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
@@ -22,6 +21,7 @@ use std::time::Duration;
 
 mod buckets;
 mod exposition;
+mod instances;
 mod landing;
 mod shape;
 
@@ -98,6 +98,8 @@ pub struct Metrics {
     pub options: MetricsOptions,
     /// `/metrics`: encoded off the probes' threads, one encoding at a time.
     pub exposition: Exposition,
+    /// The instances whose series may be written (registered and not removed since).
+    live: instances::Live,
 }
 
 fn labels(extra: &[&'static str]) -> Vec<&'static str> {
@@ -246,6 +248,7 @@ impl Metrics {
             registry,
             options,
             exposition: Exposition::default(),
+            live: instances::Live::default(),
         };
         for c in m.collectors() {
             m.registry.register(c)?;
@@ -309,71 +312,6 @@ impl Metrics {
             all.push(Box::new(h.clone()));
         }
         all
-    }
-
-    /// Creates the series an instance always has, so dashboards and `rate()` see them from the
-    /// first scrape.
-    pub fn register_instance(&self, i: &Instance) {
-        let l = common(i);
-        let l = [l[0], l[1], l[2]];
-        self.success.with_label_values(&l);
-        self.cycles.with_label_values(&l);
-        self.local_faults.with_label_values(&l);
-        self.probe_duration.with_label_values(&l);
-        self.consecutive_failures.with_label_values(&l);
-        self.consecutive_successes.with_label_values(&l);
-        self.delivery.with_label_values(&l);
-        self.in_flight.with_label_values(&l);
-        for o in Outcome::ALL {
-            self.canaries
-                .with_label_values(&[l[0], l[1], l[2], o.as_str()]);
-        }
-        for p in phases(i) {
-            let pl = [l[0], l[1], l[2], p.as_str()];
-            self.phase.with_label_values(&pl);
-            if let Some(h) = &self.phase_histogram {
-                h.with_label_values(&pl);
-            }
-        }
-    }
-
-    /// Removes every series of an instance that is no longer configured.
-    pub fn forget_instance(&self, i: &Instance) {
-        let l = common(i);
-        let l = [l[0], l[1], l[2]];
-        let _ = self.success.remove_label_values(&l);
-        let _ = self.cycles.remove_label_values(&l);
-        let _ = self.local_faults.remove_label_values(&l);
-        let _ = self.probe_duration.remove_label_values(&l);
-        let _ = self.delivery.remove_label_values(&l);
-        let _ = self.in_flight.remove_label_values(&l);
-        let _ = self.last_success.remove_label_values(&l);
-        let _ = self.consecutive_failures.remove_label_values(&l);
-        let _ = self.consecutive_successes.remove_label_values(&l);
-        let _ = self.sentinel_intact.remove_label_values(&l);
-        self.landing.forget(l);
-        for s in Stage::ALL {
-            let pl = [l[0], l[1], l[2], s.as_str()];
-            let _ = self.phase.remove_label_values(&pl);
-            if let Some(h) = &self.phase_histogram {
-                let _ = h.remove_label_values(&pl);
-            }
-            for r in Reason::ALL {
-                let fl = [l[0], l[1], l[2], s.as_str(), r.as_str()];
-                let _ = self.failures.remove_label_values(&fl);
-                let _ = self.last_failure.remove_label_values(&fl);
-            }
-        }
-        for o in Outcome::ALL {
-            let _ = self
-                .canaries
-                .remove_label_values(&[l[0], l[1], l[2], o.as_str()]);
-        }
-        for e in endpoints(i) {
-            let _ = self
-                .cert_expiry
-                .remove_label_values(&[l[0], l[1], l[2], &e]);
-        }
     }
 
     /// The text exposition format, written by the `prometheus` crate's `TextEncoder` into a
