@@ -5,12 +5,22 @@
 //! tasks scheduled on that worker, and the instants they take (SMTP accepted, IDLE push) come
 //! late by as much. So the page is encoded on tokio's blocking pool, and at most one encoding
 //! runs at a time: a scrape that arrives while one is under way waits for it and serves the same
-//! page, which is no older than the scrape that started it.
+//! page, which is no older than the scrape that started it. The encoding frees its slot itself
+//! when it ends, so a page is never served to a scrape that arrived after it was finished.
 
 use super::Metrics;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Frees the slot of encoding `.1` when dropped: when the encoding ends, even by a panic.
+struct Free<'a>(&'a Exposition, u64);
+
+impl Drop for Free<'_> {
+    fn drop(&mut self) {
+        self.0.free(self.1);
+    }
+}
 
 /// The page, or `None` when encoding it failed (a panic in the encoder: never expected).
 type Page = Option<Arc<str>>;
@@ -39,7 +49,14 @@ impl Exposition {
                     let m = metrics.clone();
                     let f = async move {
                         // The blocking pool runs it to the end even if every scrape gives up.
-                        match tokio::task::spawn_blocking(move || m.render()).await {
+                        let render = move || {
+                            // The slot is freed when the encoding ends, not when a scrape
+                            // collects it: a scrape that gave up (a Prometheus scrape timeout)
+                            // must not leave a finished page for the next scrape to be served.
+                            let _free = Free(&m.exposition, g);
+                            m.render()
+                        };
+                        match tokio::task::spawn_blocking(render).await {
                             Ok(page) => Some(Arc::from(page)),
                             Err(e) => {
                                 tracing::error!(error = %e, "encoding /metrics failed");
@@ -55,12 +72,18 @@ impl Exposition {
             }
         };
         let page = encoding.await;
-        // The first scrape to get the page frees the slot, so the next scrape encodes afresh.
-        let mut current = this.current.lock().unwrap_or_else(PoisonError::into_inner);
+        // Freed already when the encoding ended; this only covers an encoding that never ran.
+        this.free(generation);
+        page
+    }
+
+    /// Empties the slot if it still holds encoding `generation`, so the next scrape encodes
+    /// afresh.
+    fn free(&self, generation: u64) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|(g, _)| *g == generation) {
             *current = None;
         }
-        page
     }
 
     /// Capacity for the next page: the last one's length and some room to grow.
@@ -117,5 +140,36 @@ mod tests {
             "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 1\n"
         ));
         assert_eq!(m.exposition.generation.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_scrape_that_gives_up_leaves_no_finished_page_for_the_next() {
+        use std::time::Duration;
+        let m = metrics();
+        let cycles = m.cycles.with_label_values(&["p", "c", "test"]);
+        cycles.inc();
+        // Polled once (its encoding starts on the blocking pool), then dropped: a scrape whose
+        // client gave up.
+        let mut scrape = Box::pin(Exposition::page(&m));
+        assert!(
+            futures::poll!(&mut scrape).is_pending(),
+            "encoding under way"
+        );
+        drop(scrape);
+        // The encoding ends by itself and frees the slot (nothing signals it: look).
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        while m.exposition.current.lock().expect("slot").is_some()
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cycles.inc();
+        let page = Exposition::page(&m).await.expect("page");
+        assert!(
+            page.contains(
+                "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 2\n"
+            ),
+            "a page encoded before the value changed was served:\n{page}"
+        );
     }
 }
