@@ -5,7 +5,7 @@ mod support;
 
 use mailcanary::demo::{DeliveryFault, Fault};
 use std::time::Duration;
-use support::agent::{bin, find, AgentProcess};
+use support::agent::{bin, find, AgentProcess, Sample};
 use support::demo::{probe, DemoBackend};
 use support::http;
 use support::ledger::rows;
@@ -65,11 +65,11 @@ fn reload_changes_adds_and_removes_probes_without_losing_canaries() {
     let r = agent.post_reload();
     assert_eq!(r.status, 200, "{}", r.text());
     let s = agent.scrape();
-    assert!(
-        s.iter()
-            .all(|x| x.labels.get("probe").map(String::as_str) != Some("beta")),
-        "beta's series are gone"
-    );
+    let left: Vec<&Sample> = s
+        .iter()
+        .filter(|x| x.labels.get("probe").map(String::as_str) == Some("beta"))
+        .collect();
+    assert!(left.is_empty(), "beta's series are gone, but: {left:?}");
     assert!(find(&s, "mailcanary_probe_cycles_total", &[("probe", "gamma")]).is_some());
     assert_eq!(
         find(&s, "mailcanary_config_last_reload_successful", &[]),
