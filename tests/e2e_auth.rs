@@ -10,7 +10,8 @@
 //!   result="fail"} 1` and counts the failure pair; with the fault off again, the agent's next
 //!   cycle and `once` pass, and the fail series is gone (one series per method);
 //! - mallory's canaries carry a sender's forged Authentication-Results (all fail) below the
-//!   receiving side's: the printed verdicts are pass, with and without `authserv_id`.
+//!   receiving side's: the printed verdicts are pass, with and without `authserv_id`, and a
+//!   running agent exports pass for each method, never the forged fail.
 
 mod support;
 
@@ -246,4 +247,37 @@ fn a_senders_forged_verdicts_below_the_filters_are_ignored() {
         );
         mbox.empty();
     }
+    // What the agent exports for mallory's canaries: the filter's verdicts, never the forgery.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "forged_run", "mallory", "");
+    let agent = AgentProcess::start(&config);
+    let mine = |x: &&support::agent::Sample| {
+        x.name == "mailcanary_auth_result"
+            && x.labels.get("probe").map(String::as_str) == Some("forged_run")
+    };
+    agent.wait_for(
+        "spf, dkim and dmarc exported as pass for a canary carrying a forged fail",
+        Duration::from_secs(40),
+        |a| {
+            let s = a.scrape();
+            ["spf", "dkim", "dmarc"].iter().all(|m| {
+                let l = [
+                    ("probe", "forged_run"),
+                    ("client", "ios_mail"),
+                    ("region", "test"),
+                    ("method", m),
+                    ("result", "pass"),
+                ];
+                find(&s, "mailcanary_auth_result", &l) == Some(1.0)
+            })
+        },
+    );
+    let s = agent.scrape();
+    let exported: Vec<_> = s.iter().filter(mine).collect();
+    assert!(
+        exported
+            .iter()
+            .all(|x| x.labels.get("result").map(String::as_str) == Some("pass")),
+        "only pass exported: {exported:?}"
+    );
 }
