@@ -187,9 +187,12 @@ async fn run_instance(
     let mut next = later(Instant::now(), first);
     let mut mem = InstanceMemory::default();
     loop {
+        // A stop that arrived by the time the next cycle is due wins: a removed or replaced
+        // instance starts no new cycle (unbiased, select! would pick either half the time).
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
+            biased;
             _ = stop.wait_for(|s| *s != Stop::Running) => return,
+            _ = tokio::time::sleep_until(next) => {}
         }
         let started = Instant::now();
         // A cycle under way is finished even when a stop arrives: its canary is then seen and
