@@ -229,24 +229,8 @@ fn with<'a>(l: &[&'a str; 3], extra: &'a str) -> [&'a str; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::metrics::MetricsOptions;
     use std::time::SystemTime;
-
-    fn instance(dir: &std::path::Path) -> Instance {
-        std::fs::write(dir.join("k"), "key\n").expect("key");
-        let main = dir.join("m.toml");
-        std::fs::write(
-            &main,
-            "[agent]\nregion = \"r\"\nhmac_key_file = \"k\"\n\
-             [[probe]]\nname = \"p\"\nclients = [\"thunderbird\"]\nfrom = \"a@x.test\"\n\
-             to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
-             [probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n",
-        )
-        .expect("config");
-        let c = Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
-        c.instances().remove(0)
-    }
 
     fn has_series(m: &Metrics) -> bool {
         m.render()
@@ -256,8 +240,7 @@ mod tests {
 
     #[test]
     fn a_cycle_finishing_after_its_instance_was_removed_writes_nothing_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let i = instance(dir.path());
+        let i = crate::config::testing::one_instance("");
         let m = Metrics::new("r", MetricsOptions::default()).expect("metrics");
         let status = StatusBoard::default();
         m.register_instance(&i);

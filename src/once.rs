@@ -288,21 +288,7 @@ mod tests {
         Authentication-Results: mail.example.test; spf=fail; dkim=fail; dmarc=fail\r\n\r\n";
 
     fn instance(extra: &str) -> Instance {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("k"), "key\n").expect("key");
-        let main = dir.path().join("m.toml");
-        std::fs::write(
-            &main,
-            format!(
-                "[agent]\nregion = \"r\"\nhmac_key_file = \"k\"\n\
-                 [[probe]]\nname = \"p\"\nclients = [\"thunderbird\"]\nfrom = \"a@x.test\"\n\
-                 to = \"a@x.test\"\n{extra}\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
-                 [probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n"
-            ),
-        )
-        .expect("config");
-        let c = Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
-        c.instances().remove(0)
+        crate::config::testing::one_instance(extra)
     }
 
     fn report() -> CycleReport {

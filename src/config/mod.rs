@@ -24,6 +24,8 @@ pub mod profiles;
 pub mod raw;
 mod rules;
 pub mod shard;
+#[cfg(test)]
+pub(crate) mod testing;
 mod validate;
 mod verdicts;
 

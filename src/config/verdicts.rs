@@ -55,25 +55,15 @@ pub(super) fn keys(ctx: &mut Ctx, s: &ProbeSection) -> (Option<String>, Vec<Meth
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
     use crate::landing::Method;
 
     #[test]
     fn valid_keys_load_in_the_order_written() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("k"), "key\n").unwrap();
-        let main = dir.path().join("m.toml");
-        std::fs::write(
-            &main,
-            "[agent]\nregion = \"t\"\nhmac_key_file = \"k\"\n\
-             [[probe]]\nname = \"p\"\nclients = [\"thunderbird\"]\nfrom = \"a@x.test\"\n\
-             to = \"a@x.test\"\nauthserv_id = \"Mail.example-1.test\"\n\
-             expect_auth = [\"dmarc\", \"DKIM\"]\n\
-             [probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
-             [probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n",
-        )
-        .unwrap();
-        let c = Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
+        let c = crate::config::testing::one_probe(
+            dir.path(),
+            "authserv_id = \"Mail.example-1.test\"\nexpect_auth = [\"dmarc\", \"DKIM\"]",
+        );
         let p = &c.probes[0];
         assert_eq!(p.authserv_id.as_deref(), Some("Mail.example-1.test"));
         assert_eq!(p.expect_auth, vec![Method::Dmarc, Method::Dkim]);

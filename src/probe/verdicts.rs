@@ -76,17 +76,7 @@ mod tests {
 
     fn probe(expect: &[Method], authserv_id: Option<&str>) -> Probe {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("k"), "key\n").expect("key");
-        let main = dir.path().join("m.toml");
-        std::fs::write(
-            &main,
-            "[agent]\nregion = \"t\"\nhmac_key_file = \"k\"\n\
-             [[probe]]\nname = \"p\"\nclients = [\"thunderbird\"]\nfrom = \"a@x.test\"\n\
-             to = \"a@x.test\"\n[probe.smtp]\nhost = \"h\"\npassword_file = \"k\"\n\
-             [probe.imap]\nhost = \"h\"\npassword_file = \"k\"\n",
-        )
-        .expect("config");
-        let loaded = crate::config::Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = crate::config::testing::one_probe(dir.path(), "");
         let mut p = (*loaded.probes[0]).clone();
         p.expect_auth = expect.to_vec();
         p.authserv_id = authserv_id.map(str::to_string);
