@@ -32,12 +32,20 @@ pub(super) async fn watch(
 ) -> Result<Option<(Instant, Vec<u32>)>, Failure> {
     loop {
         if s.idling() {
-            let Some(pushed) = s.wait_push(rec, until).await? else {
+            let Some(mut seen) = s.wait_push(rec, until).await? else {
                 return Ok(None);
             };
-            let uids = s.search_header(rec, canary::ID_HEADER, id, false).await?;
+            let mut uids = s.search_header(rec, canary::ID_HEADER, id, false).await?;
+            // The push may be for another message (profiles sharing the mailbox) and ours may
+            // arrive while the server searches: it is then announced in the SEARCH's response,
+            // not pushed once IDLE is armed again. Search again until a search announces
+            // nothing new; the canary was seen when its announcement came.
+            while uids.is_empty() && s.take_announced() && Instant::now() < until {
+                seen = Instant::now();
+                uids = s.search_header(rec, canary::ID_HEADER, id, false).await?;
+            }
             if !uids.is_empty() {
-                return Ok(Some((pushed, uids)));
+                return Ok(Some((seen, uids)));
             }
             s.start_idle(rec).await?;
         } else {
@@ -84,3 +92,7 @@ mod tests {
         assert_eq!(skipped, SWEEP_AT_LEAST_EVERY - 1);
     }
 }
+
+#[cfg(test)]
+#[path = "watch_tests.rs"]
+mod idle_tests;

@@ -51,6 +51,9 @@ pub(super) struct Untagged {
     pub capabilities: Vec<String>,
     /// Names of the folders LIST marked `\Junk` (RFC 6154).
     pub junk: Vec<String>,
+    /// Whether a `* n EXISTS` came with the command: the server synced new mail into the
+    /// session's view while answering it.
+    pub exists: bool,
 }
 
 /// Runs `command` and reads up to its tagged completion; anything but `OK` is a failure at
@@ -143,6 +146,7 @@ async fn complete(
                 ))
             }
             Response::MailboxData(MailboxDatum::Search(ids)) => out.search.extend(ids),
+            Response::MailboxData(MailboxDatum::Exists(_)) => out.exists = true,
             Response::MailboxData(MailboxDatum::List(l))
                 if l.name_attributes.contains(&NameAttribute::Junk) =>
             {

@@ -73,6 +73,10 @@ pub struct Caps {
 pub struct ImapSession {
     state: State,
     pub caps: Caps,
+    /// Whether the last `search_header`'s SEARCH response announced new mail (`* n EXISTS`):
+    /// a delivery the server synced only after searching, so the search did not see it, and
+    /// IDLE armed afterwards will not announce it again.
+    announced: bool,
 }
 
 pub(super) fn quote(s: &str) -> String {
@@ -168,6 +172,7 @@ impl ImapSession {
         Ok(ImapSession {
             state: State::Selected(session),
             caps,
+            announced: false,
         })
     }
 
@@ -199,16 +204,18 @@ impl ImapSession {
     ) -> Result<Vec<u32>, Failure> {
         let command = format!("UID SEARCH HEADER {name} {}", quote(value));
         let s = self.session(Stage::ImapSearch)?;
-        let mut uids = rec
+        let found = rec
             .step(Stage::ImapSearch, async {
                 // Not pipelined: Dovecot syncs the mailbox view only once no command is
                 // pending, so a SEARCH sent with its NOOP would not see new mail.
                 if sync {
                     tagged(s, Stage::ImapSearch, "NOOP").await?;
                 }
-                Ok(tagged(s, Stage::ImapSearch, &command).await?.search)
+                tagged(s, Stage::ImapSearch, &command).await
             })
             .await?;
+        self.announced = found.exists;
+        let mut uids = found.search;
         uids.sort_unstable();
         uids.dedup();
         rec.note(&format!(
@@ -217,6 +224,12 @@ impl ImapSession {
             uids.len()
         ));
         Ok(uids)
+    }
+
+    /// Whether the last [`ImapSession::search_header`] was told of new mail after it searched
+    /// (see the field `announced`); reading it clears it.
+    pub fn take_announced(&mut self) -> bool {
+        std::mem::take(&mut self.announced)
     }
 
     /// Full bytes of each UID, fetched with BODY.PEEK[] so `\Seen` is never set.
