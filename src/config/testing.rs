@@ -28,3 +28,51 @@ pub(crate) fn one_instance(extra: &str) -> Instance {
     let dir = tempfile::tempdir().expect("tempdir");
     one_probe(dir.path(), extra).instances().remove(0)
 }
+
+/// A scripted server's side of a unit test, as a client profile sees it: an endpoint on `addr`
+/// without TLS, logging in as `canary@example.test` (AUTH `mech`) with `password`, kept in a
+/// file of a temporary folder that lives as long as this.
+pub(crate) struct Loopback {
+    pub ep: super::Endpoint,
+    pub proto: super::profiles::ProtoProfile,
+    pub secret: crate::secret::Secret,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) fn loopback(
+    addr: std::net::SocketAddr,
+    mech: super::AuthMech,
+    password: &str,
+) -> Loopback {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{password}\n")).expect("password file");
+    let ep = super::Endpoint {
+        host: addr.ip().to_string(),
+        mx_domain: None,
+        dns_servers: Vec::new(),
+        implicit_tls_port: None,
+        starttls_port: None,
+        plain_port: Some(addr.port()),
+        tls_server_name: None,
+        username: "canary@example.test".into(),
+        password: Some(crate::secret::SecretSource::File(pw)),
+        oauth_token: None,
+    };
+    let secret = ep
+        .password
+        .as_ref()
+        .expect("password")
+        .load()
+        .expect("password file");
+    Loopback {
+        proto: super::profiles::ProtoProfile {
+            tls: super::TlsMode::None,
+            port: addr.port(),
+            auth: mech,
+        },
+        ep,
+        secret,
+        _dir: dir,
+    }
+}

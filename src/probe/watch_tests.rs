@@ -2,11 +2,10 @@
 //! a SEARCH's response, rather than while idling, is still seen before the deadline.
 
 use super::watch;
-use crate::config::profiles::ProtoProfile;
-use crate::config::{AuthMech, Endpoint, TlsMode, Watch};
+use crate::config::testing::loopback;
+use crate::config::{AuthMech, Watch};
 use crate::probe::imap::{ImapLogin, ImapSession};
 use crate::probe::recorder::Recorder;
-use crate::secret::SecretSource;
 use crate::tls::TlsContext;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,38 +67,27 @@ async fn announcing_in_search() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>
 #[tokio::test]
 async fn a_delivery_announced_in_a_search_response_is_found_without_waiting_for_a_push() {
     let (addr, got) = announcing_in_search().await;
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "s3cret-pw\n").unwrap();
-    let ep = Endpoint {
-        host: addr.ip().to_string(),
-        mx_domain: None,
-        dns_servers: Vec::new(),
-        implicit_tls_port: None,
-        starttls_port: None,
-        plain_port: Some(addr.port()),
-        tls_server_name: None,
-        username: "canary@example.test".into(),
-        password: Some(SecretSource::File(pw.clone())),
-        oauth_token: None,
-    };
-    let proto = ProtoProfile {
-        tls: TlsMode::None,
-        port: addr.port(),
-        auth: AuthMech::Login,
-    };
-    let secret = ep.password.as_ref().unwrap().load().unwrap();
+    let lo = loopback(addr, AuthMech::Login, "s3cret-pw");
     let login = ImapLogin {
         mech: AuthMech::Login,
         user: "canary@example.test",
-        secret: &secret,
+        secret: &lo.secret,
         id: &[],
     };
     let tls = TlsContext::new(None).unwrap();
     let mut rec = Recorder::new(Duration::from_secs(5), Duration::from_secs(30));
-    let mut s = ImapSession::open(&mut rec, &tls, &ep, &proto, &login, "INBOX", None, 1 << 20)
-        .await
-        .unwrap();
+    let mut s = ImapSession::open(
+        &mut rec,
+        &tls,
+        &lo.ep,
+        &lo.proto,
+        &login,
+        "INBOX",
+        None,
+        1 << 20,
+    )
+    .await
+    .unwrap();
     s.start_idle(&mut rec).await.unwrap();
     let began = Instant::now();
     let deadline = Duration::from_secs(5);

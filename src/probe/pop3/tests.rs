@@ -2,8 +2,6 @@
 //! commands, and each misbehaviour with the (stage, reason) it must give.
 
 use super::*;
-use crate::config::TlsMode;
-use crate::secret::SecretSource;
 use base64::Engine;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -51,20 +49,7 @@ async fn serve(script: Script) -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>
     (addr, got)
 }
 
-fn endpoint(addr: std::net::SocketAddr, pw: &std::path::Path) -> Endpoint {
-    Endpoint {
-        host: addr.ip().to_string(),
-        mx_domain: None,
-        dns_servers: Vec::new(),
-        implicit_tls_port: None,
-        starttls_port: None,
-        plain_port: Some(addr.port()),
-        tls_server_name: None,
-        username: "canary@example.test".into(),
-        password: Some(SecretSource::File(pw.to_path_buf())),
-        oauth_token: None,
-    }
-}
+use crate::config::testing::loopback;
 
 struct Run {
     result: Result<Pop3Session, Failure>,
@@ -73,25 +58,16 @@ struct Run {
 }
 
 async fn open(script: Script, mech: AuthMech) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "s3cret-pw\n").unwrap();
     let (addr, got) = serve(script).await;
-    let ep = endpoint(addr, &pw);
-    let proto = ProtoProfile {
-        tls: TlsMode::None,
-        port: addr.port(),
-        auth: mech,
-    };
-    let secret = ep.password.as_ref().unwrap().load().unwrap();
+    let lo = loopback(addr, mech, "s3cret-pw");
     let login = Pop3Login {
         mech,
         user: "canary@example.test",
-        secret: &secret,
+        secret: &lo.secret,
     };
     let tls = TlsContext::new(None).unwrap();
     let mut rec = Recorder::new(Duration::from_millis(500), Duration::from_secs(30));
-    let result = Pop3Session::open(&mut rec, &tls, &ep, &proto, &login, 64 * 1024).await;
+    let result = Pop3Session::open(&mut rec, &tls, &lo.ep, &lo.proto, &login, 64 * 1024).await;
     Run { result, got, rec }
 }
 
@@ -316,24 +292,15 @@ where
         let _ = w.write_all(b"+OK here it comes\r\n").await;
         while w.write_all(endless).await.is_ok() {}
     });
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "pw-123\n").unwrap();
-    let ep = endpoint(addr, &pw);
-    let proto = ProtoProfile {
-        tls: TlsMode::None,
-        port: addr.port(),
-        auth: AuthMech::Login,
-    };
-    let secret = ep.password.as_ref().unwrap().load().unwrap();
+    let lo = loopback(addr, AuthMech::Login, "pw-123");
     let login = Pop3Login {
         mech: AuthMech::Login,
         user: "u",
-        secret: &secret,
+        secret: &lo.secret,
     };
     let tls = TlsContext::new(None).unwrap();
     let mut rec = Recorder::new(Duration::from_secs(20), Duration::from_secs(30));
-    let s = Pop3Session::open(&mut rec, &tls, &ep, &proto, &login, 64 * 1024)
+    let s = Pop3Session::open(&mut rec, &tls, &lo.ep, &lo.proto, &login, 64 * 1024)
         .await
         .unwrap();
     f(s, rec).await
