@@ -122,7 +122,8 @@ fn pop3_down_fails_only_the_pop3_profiles_at_connect_and_they_recover() {
             .unwrap_or_else(|| panic!("no cycle duration for {c}"))
     };
     let longest = pop3.iter().map(|c| failing_cycle(c)).fold(0.0, f64::max);
-    let bound = interval.mul_f64(1.1) + Duration::from_secs_f64(longest) + Duration::from_millis(300);
+    let bound =
+        interval.mul_f64(1.1) + Duration::from_secs_f64(longest) + Duration::from_millis(300);
     assert!(
         red <= bound,
         "red after {red:?}, bound {bound:?} (longest failing cycle {longest:.3} s)"
