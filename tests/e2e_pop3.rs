@@ -156,8 +156,10 @@ fn pop3_down_fails_only_the_pop3_profiles_at_connect_and_they_recover() {
         &labels(p, "outlook"),
     );
     assert_eq!(
-        new_failures, 0.0,
-        "the IMAP profile counted failures during the POP3 outage"
+        new_failures,
+        0.0,
+        "the IMAP profile counted failures during the POP3 outage\n{}",
+        agent.failure_lines(40)
     );
     for c in pop3 {
         let kinds: Vec<String> = after
@@ -169,7 +171,8 @@ fn pop3_down_fails_only_the_pop3_profiles_at_connect_and_they_recover() {
         assert_eq!(
             kinds,
             ["pop3_connect/refused"],
-            "{c} failed only at connecting"
+            "{c} failed only at connecting\n{}",
+            agent.failure_lines(40)
         );
     }
 }

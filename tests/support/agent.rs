@@ -206,6 +206,14 @@ impl AgentProcess {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The last `n` lines of the agent's log that speak of a failure, oldest first: what a test
+    /// prints when the agent counted a failure it did not expect.
+    pub fn failure_lines(&self, n: usize) -> String {
+        let log = self.log_text();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("fail")).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
 }
 
 impl Drop for AgentProcess {
