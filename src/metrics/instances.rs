@@ -61,22 +61,9 @@ impl Metrics {
     /// it): only the phases its new profile goes through are added.
     pub fn register_instance(&self, i: &Instance) {
         let mut live = self.live.write();
-        let m = match live.get(&i.key()) {
-            Some(m) => m.clone(),
-            None => match InstanceMetrics::new(common(i), &self.options) {
-                Ok(m) => {
-                    let m = Arc::new(m);
-                    live.insert(i.key(), m.clone());
-                    m
-                }
-                // Names and label names are the contract's own; only a label value the crate
-                // refuses could land here, and config names are checked before.
-                Err(e) => {
-                    tracing::error!(instance = %i.key(), error = %e, "cannot create its series");
-                    return;
-                }
-            },
-        };
+        let m = (live.entry(i.key()))
+            .or_insert_with(|| Arc::new(InstanceMetrics::new(&self.families, common(i))))
+            .clone();
         for o in Outcome::ALL {
             m.canaries.with_label_values(&[o.as_str()]);
         }
@@ -92,6 +79,9 @@ impl Metrics {
     /// Drops every series of an instance that is no longer configured. Until it is registered
     /// again (with series from zero), [`Metrics::if_live`] writes none of them back.
     pub fn forget_instance(&self, i: &Instance) {
-        self.live.write().remove(&i.key());
+        let mut live = self.live.write();
+        if let Some(m) = live.remove(&i.key()) {
+            m.forget(&self.families);
+        }
     }
 }

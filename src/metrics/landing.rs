@@ -6,41 +6,19 @@
 //! when the last canary carried none. Labels come from fixed sets only: the hop names of the
 //! `Received` trail are server text and never become metrics.
 
-use super::NO_LABELS;
+use super::instance::{Series, NO_LABELS};
 use crate::landing::{AuthHeader, AuthResult, Method};
-use prometheus::{GaugeVec, IntGaugeVec, Opts};
+use prometheus::{GaugeVec, IntGaugeVec};
 
-/// The two metric families of one instance.
+/// The two metric families, for one instance.
 pub struct LandingMetrics {
     /// `method`, `result`.
-    pub auth_result: IntGaugeVec,
-    /// No variable label: the one series exists only while the last canary carried a score.
-    pub spam_score: GaugeVec,
+    pub auth_result: Series<IntGaugeVec>,
+    /// No label of its own: the one series exists only while the last canary carried a score.
+    pub spam_score: Series<GaugeVec>,
 }
 
 impl LandingMetrics {
-    /// `opts` gives the options of a metric of the instance (its const labels).
-    pub(super) fn new(opts: impl Fn(&str, &str) -> Opts) -> Result<Self, prometheus::Error> {
-        Ok(LandingMetrics {
-            auth_result: IntGaugeVec::new(
-                opts(
-                    "mailcanary_auth_result",
-                    "1 for the result of each method in the trusted Authentication-Results of \
-                     the last verified canary (RFC 8601 results; anything else is unknown)",
-                ),
-                &["method", "result"],
-            )?,
-            spam_score: GaugeVec::new(
-                opts(
-                    "mailcanary_spam_score",
-                    "The spam score the receiving side wrote on the last verified canary that \
-                     carried one",
-                ),
-                &[],
-            )?,
-        })
-    }
-
     /// The instance's last verified canary: its trusted field (if any) and its score.
     pub fn record(&self, trusted: Option<&AuthHeader>, score: Option<f64>) {
         for m in Method::ALL {
@@ -50,15 +28,13 @@ impl LandingMetrics {
                 if now == Some(*r) {
                     self.auth_result.with_label_values(&labels).set(1);
                 } else {
-                    let _ = self.auth_result.remove_label_values(&labels);
+                    self.auth_result.remove_label_values(&labels);
                 }
             }
         }
         match score {
             Some(s) => self.spam_score.with_label_values(NO_LABELS).set(s),
-            None => {
-                let _ = self.spam_score.remove_label_values(NO_LABELS);
-            }
+            None => self.spam_score.remove_label_values(NO_LABELS),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The Prometheus metrics of metric contract v2 (docs/metrics.md; README "Metrics"): the
 //! agent's own metrics in one registry owned by the agent (never the process-global default),
-//! and each probe instance's series in metrics of its own ([`InstanceMetrics`]), so a scrape
-//! encodes again only the instances that changed since the last one (`page`).
+//! and the probe instances' series, one vector per family (`families`), whose children each
+//! instance holds ([`InstanceMetrics`]), so a scrape encodes again only the instances that
+//! changed since the last one (`page`).
 //!
 //! Label values come only from config names and the fixed sets of
 //! [`Stage`](crate::vocab::Stage), [`Reason`](crate::vocab::Reason),
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 mod buckets;
 mod exposition;
+mod families;
 mod instance;
 mod instances;
 mod landing;
@@ -32,7 +34,7 @@ use buckets::PHASE_BUCKETS;
 pub use shape::{common, endpoints, phases};
 
 pub use exposition::Exposition;
-pub use instance::{InstanceMetrics, NO_LABELS};
+pub use instance::{Children, InstanceMetrics, Series, NO_LABELS};
 pub use landing::LandingMetrics;
 pub use page::by_family;
 
@@ -76,14 +78,17 @@ pub struct Metrics {
     pub options: MetricsOptions,
     /// `/metrics`: encoded off the probes' threads, one encoding at a time.
     pub exposition: Exposition,
+    /// The instances' metric families, whose children the instances hold.
+    families: families::Families,
     /// The instances whose series may be written (registered and not removed since).
     live: instances::Live,
-    /// The instances' families and the page being built.
+    /// How the instances' families are written, and the page being built.
     page: page::Page,
 }
 
 impl Metrics {
     pub fn new(region: &str, options: MetricsOptions) -> Result<Metrics, prometheus::Error> {
+        let families = families::Families::new(&options)?;
         let m = Metrics {
             reload_ok: IntGaugeVec::new(
                 Opts::new(
@@ -109,7 +114,8 @@ impl Metrics {
                 &["shard", "region"],
             )?,
             registry: Registry::new(),
-            page: page::Page::new(&options)?,
+            page: page::Page::new(&families),
+            families,
             options,
             exposition: Exposition::default(),
             live: instances::Live::default(),

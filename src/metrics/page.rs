@@ -6,7 +6,7 @@
 //! instance keeps its own lines (`Encoded`), per metric family, and a scrape collects and
 //! encodes again only the instances written since the last one (marked by
 //! [`Metrics::if_live`]). Every line is still written by the `prometheus` crate's
-//! `TextEncoder`, from the crate's own `collect()` of that instance's metrics; the agent's own
+//! `TextEncoder`, from the proto metrics the crate makes of that instance's series; the agent's own
 //! families (build, reload, shard, process) come from a `gather()` of the agent's registry.
 //!
 //! The page is what the crate's `TextEncoder` writes for a `gather()` of every series
@@ -14,20 +14,20 @@
 //! here, by label values there): one `# HELP` and `# TYPE` per family, a family's series
 //! together, families in name order, a family with no series left out.
 
+use super::families::Families;
 use super::instance::{Encoded, InstanceMetrics};
-use super::{Metrics, MetricsOptions};
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
+use super::Metrics;
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{Registry, TextEncoder};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// What the instances' families look like, and one page at a time.
-pub(super) struct Page(Mutex<Families>);
+/// How the instances' families are written, and one page at a time.
+pub(super) struct Page(Mutex<Layout>);
 
-struct Families {
-    /// The family name of each slot.
-    names: Vec<String>,
+struct Layout {
+    /// Name, help and type of each slot (an instance's series of one family).
+    slots: Vec<(String, String, MetricType)>,
     /// The slots in family-name order.
     order: Vec<usize>,
     /// The `# HELP` / `# TYPE` lines of each slot, as the encoder wrote them for the first
@@ -38,53 +38,52 @@ struct Families {
 }
 
 impl Page {
-    /// The slots of an instance's metrics under `options` (from a template instance).
-    pub(super) fn new(options: &MetricsOptions) -> Result<Page, prometheus::Error> {
-        let template = InstanceMetrics::new(["-", "-", "-"], options)?;
-        let names: Vec<String> = (template.collectors().iter())
-            .map(|c| {
-                c.desc()
-                    .first()
-                    .map(|d| d.fq_name.clone())
-                    .unwrap_or_default()
+    pub(super) fn new(families: &Families) -> Page {
+        let slots: Vec<(String, String, MetricType)> = (families.slots().iter())
+            .map(|(c, kind)| match c.desc().first() {
+                Some(d) => (d.fq_name.clone(), d.help.clone(), *kind),
+                None => (String::new(), String::new(), *kind),
             })
             .collect();
-        let mut order: Vec<usize> = (0..names.len()).collect();
-        order.sort_by(|a, b| names[*a].cmp(&names[*b]));
-        Ok(Page(Mutex::new(Families {
-            headers: vec![None; names.len()],
-            names,
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        order.sort_by(|a, b| slots[*a].0.cmp(&slots[*b].0));
+        Page(Mutex::new(Layout {
+            headers: vec![None; slots.len()],
+            slots,
             order,
             scratch: String::new(),
-        })))
+        }))
     }
 }
 
 /// Collects and encodes one instance's series afresh.
-fn encode(m: &InstanceMetrics, into: &mut Encoded, f: &mut Families) {
+fn encode(m: &InstanceMetrics, into: &mut Encoded, f: &mut Layout) {
     let mut text = String::with_capacity(into.text.len() + 256);
-    let mut ends = Vec::with_capacity(f.names.len());
-    for (slot, c) in m.collectors().into_iter().enumerate() {
-        for mut family in c.collect() {
-            if family.get_metric().is_empty() {
-                continue;
-            }
+    let mut ends = Vec::with_capacity(f.slots.len());
+    for (slot, mut series) in m.collect().into_iter().enumerate() {
+        if let (false, Some((name, help, kind))) = (series.is_empty(), f.slots.get(slot)) {
             // The order `Registry::gather` gives the series of a family.
-            family.mut_metric().sort_by(|a, b| {
+            series.sort_by(|a, b| {
                 let a = a.get_label().iter().map(|l| l.value());
                 a.cmp(b.get_label().iter().map(|l| l.value()))
             });
+            let mut family = MetricFamily::default();
+            family.set_name(name.clone());
+            family.set_help(help.clone());
+            family.set_field_type(*kind);
+            family.set_metric(series);
             f.scratch.clear();
-            if let Err(e) = TextEncoder::new().encode_utf8(&[family], &mut f.scratch) {
+            match TextEncoder::new().encode_utf8(&[family], &mut f.scratch) {
+                Ok(()) => {
+                    let body = header_len(&f.scratch);
+                    if let Some(h) = f.headers.get_mut(slot).filter(|h| h.is_none()) {
+                        *h = Some(f.scratch[..body].to_string());
+                    }
+                    text.push_str(&f.scratch[body..]);
+                }
                 // Only a family with no series or no name is refused: never one of ours.
-                tracing::error!(error = %e, "cannot encode a metric family");
-                continue;
+                Err(e) => tracing::error!(error = %e, "cannot encode a metric family"),
             }
-            let body = header_len(&f.scratch);
-            if let Some(h) = f.headers.get_mut(slot).filter(|h| h.is_none()) {
-                *h = Some(f.scratch[..body].to_string());
-            }
-            text.push_str(&f.scratch[body..]);
         }
         ends.push(text.len());
     }
@@ -135,7 +134,7 @@ impl Metrics {
             .collect();
         let mut page = String::with_capacity(self.exposition.size_hint());
         for &slot in &f.order {
-            agent_families(&mut agent, Some(&f.names[slot]), &mut page);
+            agent_families(&mut agent, Some(&f.slots[slot].0), &mut page);
             let Some(header) = &f.headers[slot] else {
                 continue;
             };
@@ -153,15 +152,13 @@ impl Metrics {
     }
 
     /// A registry holding every series the agent exports (the agent's own metrics and every
-    /// live instance's, with a process collector of its own): what the crate's `gather()` and
+    /// instance family, with a process collector of its own): what the crate's `gather()` and
     /// `TextEncoder` make of it is the page [`Metrics::render`] writes, but for the order of
     /// the series within a family. The reference for tests and the benchmarks.
     pub fn everything(&self) -> Result<Registry, prometheus::Error> {
         let r = Registry::new();
         self.register_own(&r)?;
-        for m in self.live.snapshot() {
-            r.register(Box::new(Whole(m)))?;
-        }
+        self.families.register(&r)?;
         Ok(r)
     }
 }
@@ -189,27 +186,6 @@ pub fn by_family(page: &str) -> Vec<(String, Vec<String>)> {
         samples.sort();
     }
     out
-}
-
-/// All of one instance's metrics as one collector.
-struct Whole(Arc<InstanceMetrics>);
-
-impl Collector for Whole {
-    fn desc(&self) -> Vec<&Desc> {
-        self.0
-            .collectors()
-            .into_iter()
-            .flat_map(|c| c.desc())
-            .collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        self.0
-            .collectors()
-            .into_iter()
-            .flat_map(|c| c.collect())
-            .collect()
-    }
 }
 
 #[cfg(test)]
