@@ -1,31 +1,54 @@
-//! Benchmark helper (`cargo run --release --example encoders -- N [K]`): the two `/metrics`
-//! encoders side by side on the agent's own registry, filled as after one successful cycle of
-//! each of `N` probe instances (default 1,000): the hand-written encoder of contract v1
-//! (`bench/text_encoder.rs`) and the `prometheus` crate's `TextEncoder` (`Metrics::render`, what
-//! the agent serves), `K` encodings each
-//! (default 20), alternating, in one process. Checks that both write the same page, then prints
-//! one JSON line:
+//! Benchmark helper (`cargo run --release --example encoders -- N [K]`): ways of writing the
+//! `/metrics` page side by side on the agent's own metrics, filled as after one successful cycle
+//! of each of `N` probe instances (default 1,000), `K` rounds (default 20), alternating, in one
+//! process:
+//!
+//! - `full`: `Registry::gather` of every series and the crate's `TextEncoder` (the agent's page
+//!   before it kept each instance's lines; [`Metrics::everything`] holds the same series);
+//! - `v1`: the same gather and the hand-written encoder of contract v1 (`bench/text_encoder.rs`);
+//! - `cold`: the agent's page ([`Metrics::render`]) with every instance written since the last
+//!   one, as at the first scrape;
+//! - `quarter`: the agent's page with a quarter of the instances written since the last one,
+//!   what a 15 s scrape of instances on a 60 s interval sees;
+//! - `none`: the agent's page with no instance written since the last one.
+//!
+//! The writes before `cold` and `quarter` (one cycle's worth per instance) are not timed. First
+//! checks that every way writes the same page (the agent's up to the order of the series within
+//! a family), then prints one JSON line:
 //!
 //! ```text
-//! {"instances": N, "series": S, "bytes": B, "ours_ms": {...}, "crate_ms": {...}, "gather_ms": {...}}
+//! {"instances": N, "series": S, "bytes": B, "full_ms": {...}, "v1_ms": {...},
+//!  "gather_ms": {...}, "cold_ms": {...}, "quarter_ms": {...}, "none_ms": {...}}
 //! ```
 //!
-//! with the median and maximum milliseconds per encoding for each (gather included), and
-//! `gather_ms`: `Registry::gather` alone, the copy both encoders start from.
+//! with the median and maximum milliseconds per page for each, and `gather_ms`:
+//! `Registry::gather` alone, the copy `full` and `v1` start from.
 
-use mailcanary::config::Config;
-use mailcanary::metrics::{common, phases, Metrics, MetricsOptions};
+use mailcanary::config::{Config, Instance};
+use mailcanary::metrics::{by_family, phases, Metrics, MetricsOptions, NO_LABELS};
+use prometheus::Registry;
 use std::time::Instant;
 
 #[path = "text_encoder.rs"]
 mod text_encoder;
 
-/// The page as the hand-written encoder writes it.
-fn render_by_hand(metrics: &Metrics) -> String {
-    let families = metrics.registry.gather();
+/// The page as the hand-written encoder writes it from a gather of every series.
+fn render_by_hand(all: &Registry) -> String {
+    let families = all.gather();
     let mut out = String::new();
     text_encoder::encode(&families, &mut out);
     out
+}
+
+/// The page as the agent wrote it before it kept each instance's lines.
+fn render_full(all: &Registry) -> String {
+    use prometheus::Encoder;
+    let families = all.gather();
+    let mut buf = Vec::new();
+    if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut buf) {
+        eprintln!("encoders: {e}");
+    }
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 fn config(dir: &std::path::Path, n: usize) -> Result<Config, String> {
@@ -50,33 +73,24 @@ fn config(dir: &std::path::Path, n: usize) -> Result<Config, String> {
     Config::load(&dir.join("mailcanary.toml")).map_err(|e| e.to_string())
 }
 
-/// Every series of `metrics` as after one successful cycle of each instance.
-fn fill(metrics: &Metrics, config: &Config) {
-    for inst in config.instances() {
-        metrics.register_instance(&inst);
-        let l = common(&inst);
-        metrics.success.with_label_values(&l).set(1);
-        metrics.cycles.with_label_values(&l).inc();
-        metrics.probe_duration.with_label_values(&l).set(0.61);
-        metrics.last_success.with_label_values(&l).set(1.8e9);
-        metrics.delivery.with_label_values(&l).observe(0.503);
-        metrics
-            .canaries
-            .with_label_values(&[l[0], l[1], l[2], "on_time"])
-            .inc();
-        for (k, p) in phases(&inst).iter().enumerate() {
-            metrics
-                .phase
-                .with_label_values(&[l[0], l[1], l[2], p.as_str()])
-                .set(0.001 * (k + 1) as f64);
+/// One successful cycle of `inst`, `x` making its figures differ from the last one's.
+fn cycle(metrics: &Metrics, inst: &Instance, x: f64) {
+    metrics.if_live(inst, |m| {
+        m.success.set(1);
+        m.cycles.inc();
+        m.probe_duration.set(0.61 + x);
+        m.last_success.with_label_values(NO_LABELS).set(1.8e9 + x);
+        m.delivery.observe(0.503 + x);
+        m.canaries.with_label_values(&["on_time"]).inc();
+        for (k, p) in phases(inst).iter().enumerate() {
+            m.phase
+                .with_label_values(&[p.as_str()])
+                .set(0.001 * (k + 1) as f64 + x);
         }
-        for e in mailcanary::metrics::endpoints(&inst) {
-            metrics
-                .cert_expiry
-                .with_label_values(&[l[0], l[1], l[2], &e])
-                .set(1.9e9);
+        for e in mailcanary::metrics::endpoints(inst) {
+            m.cert_expiry.with_label_values(&[&e]).set(1.9e9 + x);
         }
-    }
+    });
 }
 
 fn summary(mut ms: Vec<f64>) -> String {
@@ -87,6 +101,17 @@ fn summary(mut ms: Vec<f64>) -> String {
         "{{\"median\": {median:.3}, \"max\": {max:.3}, \"n\": {}}}",
         ms.len()
     )
+}
+
+/// The page without the process collector's families, whose values move between two pages.
+fn steady(page: &str) -> Vec<(String, Vec<String>)> {
+    let mut f = by_family(page);
+    f.retain(|(header, _)| !header.starts_with("# HELP process_"));
+    f
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
 fn main() -> std::process::ExitCode {
@@ -102,40 +127,73 @@ fn main() -> std::process::ExitCode {
         let config = config(dir.path(), n)?;
         let metrics = Metrics::new("bench", MetricsOptions::for_config(&config))
             .map_err(|e| e.to_string())?;
-        fill(&metrics, &config);
-        let (ours, reference) = (render_by_hand(&metrics), metrics.render());
-        // The same page, but for the process_* figures (memory, CPU) that move in between.
-        let steady = |p: &str| -> Vec<String> {
+        let instances = config.instances();
+        for inst in &instances {
+            metrics.register_instance(inst);
+            cycle(&metrics, inst, 0.0);
+        }
+        let all = metrics.everything().map_err(|e| e.to_string())?;
+        let (full, ours, cached) = (render_full(&all), render_by_hand(&all), metrics.render());
+        // The hand-written encoder writes the crate's page byte for byte (but for the process_*
+        // figures); the agent's is the same up to the order of the series within a family.
+        let lines = |p: &str| -> Vec<String> {
             p.lines()
                 .filter(|l| !l.starts_with("process_"))
                 .map(str::to_string)
                 .collect()
         };
-        if steady(&ours) != steady(&reference) {
-            return Err("the two encoders wrote different pages".into());
+        if lines(&ours) != lines(&full) {
+            return Err("the hand-written encoder wrote another page than the crate's".into());
         }
-        let series = ours
+        if steady(&cached) != steady(&full) {
+            return Err("the agent's page is not the crate's page of the same series".into());
+        }
+        if let Ok(path) = std::env::var("ENCODERS_DUMP") {
+            let _ = std::fs::write(path, &full);
+        }
+        let series = full
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .count();
-        let (mut a, mut b, mut g) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..k {
-            let t = Instant::now();
-            std::hint::black_box(metrics.registry.gather());
-            g.push(t.elapsed().as_secs_f64() * 1000.0);
-            let t = Instant::now();
-            std::hint::black_box(render_by_hand(&metrics));
-            a.push(t.elapsed().as_secs_f64() * 1000.0);
-            let t = Instant::now();
+        let names = ["full", "v1", "gather", "cold", "quarter", "none"];
+        let mut t: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        for round in 0..k {
+            let x = (round + 1) as f64 * 1e-3;
+            let at = Instant::now();
+            std::hint::black_box(render_full(&all));
+            t[0].push(ms(at));
+            let at = Instant::now();
+            std::hint::black_box(render_by_hand(&all));
+            t[1].push(ms(at));
+            let at = Instant::now();
+            std::hint::black_box(all.gather());
+            t[2].push(ms(at));
+            for inst in &instances {
+                cycle(&metrics, inst, x);
+            }
+            let at = Instant::now();
             std::hint::black_box(metrics.render());
-            b.push(t.elapsed().as_secs_f64() * 1000.0);
+            t[3].push(ms(at));
+            for inst in instances.iter().skip(round % 4).step_by(4) {
+                cycle(&metrics, inst, x);
+            }
+            let at = Instant::now();
+            let page = std::hint::black_box(metrics.render());
+            t[4].push(ms(at));
+            let at = Instant::now();
+            std::hint::black_box(metrics.render());
+            t[5].push(ms(at));
+            if round == 0 && steady(&page) != steady(&render_full(&all)) {
+                return Err("after a quarter changed, the agent's page is not the crate's".into());
+            }
         }
+        let figures: Vec<String> = (names.iter().zip(t))
+            .map(|(name, t)| format!("\"{name}_ms\": {}", summary(t)))
+            .collect();
         println!(
-            "{{\"instances\": {n}, \"series\": {series}, \"bytes\": {}, \"ours_ms\": {}, \"crate_ms\": {}, \"gather_ms\": {}}}",
-            ours.len(),
-            summary(a),
-            summary(b),
-            summary(g)
+            "{{\"instances\": {n}, \"series\": {series}, \"bytes\": {}, {}}}",
+            full.len(),
+            figures.join(", ")
         );
         Ok(())
     };

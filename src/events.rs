@@ -3,7 +3,7 @@
 
 use crate::config::Instance;
 use crate::ledger::{self, Outcome};
-use crate::metrics::{common, phases, Metrics};
+use crate::metrics::{common, phases, InstanceMetrics, Metrics, NO_LABELS};
 use crate::probe::cycle::CycleReport;
 use crate::probe::recorder::fmt_duration;
 use crate::probe::{Reason, Stage};
@@ -12,18 +12,16 @@ use std::collections::BTreeMap;
 
 /// A cycle began.
 pub fn cycle_started(metrics: &Metrics, inst: &Instance) {
-    metrics.if_live(inst, || {
-        metrics.cycles.with_label_values(&common(inst)).inc();
-    });
+    metrics.if_live(inst, |m| m.cycles.inc());
 }
 
 /// A cycle ended: export it, log it, show it. Nothing for an instance a reload has removed
 /// meanwhile: its series and its status entry are gone and stay gone.
 pub fn cycle_finished(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
-    metrics.if_live(inst, || report(metrics, status, inst, r));
+    metrics.if_live(inst, |m| report(m, status, inst, r));
 }
 
-fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
+fn report(metrics: &InstanceMetrics, status: &StatusBoard, inst: &Instance, r: &CycleReport) {
     let l = common(inst);
 
     // Phase durations of this cycle, summed per stage (a stage may run several commands). Every
@@ -39,33 +37,27 @@ fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleRep
     }
     for stage in phases(inst) {
         if !reached.contains_key(&stage) {
-            metrics
-                .phase
-                .with_label_values(&with(&l, stage.as_str()))
-                .set(0.0);
+            metrics.phase.with_label_values(&[stage.as_str()]).set(0.0);
         }
     }
     for (stage, secs) in &reached {
-        let pl = with(&l, stage.as_str());
+        let pl = [stage.as_str()];
         metrics.phase.with_label_values(&pl).set(*secs);
         if let Some(h) = &metrics.phase_histogram {
             h.with_label_values(&pl).observe(*secs);
         }
     }
-    metrics
-        .probe_duration
-        .with_label_values(&l)
-        .set(r.duration.as_secs_f64());
+    metrics.probe_duration.set(r.duration.as_secs_f64());
     for (endpoint, not_after) in &r.certs {
         metrics
             .cert_expiry
-            .with_label_values(&with(&l, endpoint))
+            .with_label_values(&[endpoint])
             .set(*not_after as f64);
     }
     for (id, outcome, delay) in &r.settled {
         metrics
             .canaries
-            .with_label_values(&with(&l, outcome.as_str()))
+            .with_label_values(&[outcome.as_str()])
             .inc();
         // Every canary that arrived, once, with its true delay: on time, late (settled by a
         // later cycle, maybe after a restart) or recovered after being declared lost.
@@ -73,7 +65,7 @@ fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleRep
             outcome,
             Outcome::OnTime | Outcome::Late | Outcome::Recovered
         ) {
-            metrics.delivery.with_label_values(&l).observe(*delay);
+            metrics.delivery.observe(*delay);
         }
         match outcome {
             Outcome::OnTime => {}
@@ -87,9 +79,7 @@ fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleRep
     // Where the newest verified canary landed: its trusted verdicts and its score.
     let landed = r.landed.as_ref().map(|landed| {
         let trusted = landed.landing.trusted(inst.probe.authserv_id.as_deref());
-        metrics
-            .landing
-            .record(l, trusted, landed.landing.spam_score);
+        metrics.landing.record(trusted, landed.landing.spam_score);
         LandedView {
             canary: landed.id.clone(),
             at: ledger::now(),
@@ -99,12 +89,12 @@ fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleRep
         }
     });
     if let Some(n) = r.in_flight {
-        metrics.in_flight.with_label_values(&l).set(n);
+        metrics.in_flight.set(n);
     }
     if let Some(intact) = r.sentinel {
         metrics
             .sentinel_intact
-            .with_label_values(&l)
+            .with_label_values(NO_LABELS)
             .set(i64::from(intact));
     }
     if r.forged > 0 {
@@ -126,24 +116,24 @@ fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleRep
     let local = r.failure.as_ref().filter(|f| f.reason == Reason::Internal);
     match (&r.failure, local) {
         (_, Some(f)) => {
-            metrics.local_faults.with_label_values(&l).inc();
+            metrics.local_faults.inc();
             tracing::error!(probe = l[0], client = l[1], region = l[2], stage = %f.stage,
                 detail = %f.detail,
                 "cycle could not conclude: a fault of the agent itself, not of the mail service");
         }
         (None, _) => {
-            metrics.success.with_label_values(&l).set(1);
-            metrics.last_success.with_label_values(&l).set(now);
-            metrics.consecutive_failures.with_label_values(&l).set(0);
-            metrics.consecutive_successes.with_label_values(&l).inc();
+            metrics.success.set(1);
+            metrics.last_success.with_label_values(NO_LABELS).set(now);
+            metrics.consecutive_failures.set(0);
+            metrics.consecutive_successes.inc();
             tracing::info!(probe = l[0], client = l[1], region = l[2],
                 delivery = %r.delivery.map(fmt_duration).unwrap_or_default(), "cycle ok");
         }
         (Some(f), None) => {
-            metrics.success.with_label_values(&l).set(0);
-            metrics.consecutive_failures.with_label_values(&l).inc();
-            metrics.consecutive_successes.with_label_values(&l).set(0);
-            let fl = [l[0], l[1], l[2], f.stage.as_str(), f.reason.as_str()];
+            metrics.success.set(0);
+            metrics.consecutive_failures.inc();
+            metrics.consecutive_successes.set(0);
+            let fl = [f.stage.as_str(), f.reason.as_str()];
             metrics.failures.with_label_values(&fl).inc();
             metrics.last_failure.with_label_values(&fl).set(now);
             tracing::warn!(probe = l[0], client = l[1], region = l[2], stage = %f.stage,
@@ -220,10 +210,6 @@ fn report(metrics: &Metrics, status: &StatusBoard, inst: &Instance, r: &CycleRep
             }
         }
     });
-}
-
-fn with<'a>(l: &[&'a str; 3], extra: &'a str) -> [&'a str; 4] {
-    [l[0], l[1], l[2], extra]
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! Serving `/metrics` without delaying a probe.
 //!
-//! Encoding the page is blocking work proportional to the number of series (tens of
-//! milliseconds at a thousand probe instances). Done on a tokio worker, it holds up the probe
-//! tasks scheduled on that worker, and the instants they take (SMTP accepted, IDLE push) come
-//! late by as much. So the page is encoded on tokio's blocking pool, and at most one encoding
+//! Building the page is blocking work: encoding the instances written since the last page and
+//! copying every instance's kept lines (`page`), milliseconds to tens of milliseconds at a
+//! thousand probe instances, the first page the most. Done on a tokio worker, it holds up the
+//! probe tasks scheduled on that worker, and the instants they take (SMTP accepted, IDLE push)
+//! come late by as much. So the page is encoded on tokio's blocking pool, and at most one encoding
 //! runs at a time: a scrape that arrives while one is under way waits for it and serves the same
 //! page, which is no older than the scrape that started it. The encoding frees its slot itself
 //! when it ends, so a page is never served to a scrape that arrived after it was finished.
@@ -100,20 +101,31 @@ impl Exposition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Instance;
     use crate::metrics::MetricsOptions;
 
-    fn metrics() -> Arc<Metrics> {
-        Arc::new(Metrics::new("test", MetricsOptions::default()).expect("metrics"))
+    /// Metrics with one instance registered (probe `p`, client `thunderbird`, region `r`).
+    fn metrics() -> (Arc<Metrics>, Instance) {
+        let m = Arc::new(Metrics::new("test", MetricsOptions::default()).expect("metrics"));
+        let i = crate::config::testing::one_instance("");
+        m.register_instance(&i);
+        (m, i)
     }
+
+    /// One more cycle of the instance.
+    fn cycle(m: &Metrics, i: &Instance) {
+        m.if_live(i, |s| s.cycles.inc()).expect("registered");
+    }
+
+    const CYCLES: &str =
+        "mailcanary_probe_cycles_total{client=\"thunderbird\",probe=\"p\",region=\"r\"}";
 
     #[tokio::test(flavor = "current_thread")]
     async fn the_page_is_the_registry_encoded() {
-        let m = metrics();
-        m.cycles.with_label_values(&["p", "c", "test"]).inc();
+        let (m, i) = metrics();
+        cycle(&m, &i);
         let page = Exposition::page(&m).await.expect("page");
-        assert!(page.contains(
-            "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 1\n"
-        ));
+        assert!(page.contains(&format!("{CYCLES} 1\n")), "{page}");
         // The same page as a direct render, but for the process_* figures that move meanwhile.
         let ours = |p: &str| -> Vec<String> {
             p.lines()
@@ -126,28 +138,25 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn concurrent_scrapes_share_one_encoding() {
-        let m = metrics();
+        let (m, i) = metrics();
         // Two scrapes polled together: the second joins the first one's encoding.
         let (a, b) = tokio::join!(Exposition::page(&m), Exposition::page(&m));
         let (a, b) = (a.expect("page"), b.expect("page"));
         assert!(Arc::ptr_eq(&a, &b), "both scrapes got the same page");
         assert_eq!(m.exposition.generation.load(Ordering::Relaxed), 1);
         // Once it is served, the next scrape encodes afresh and sees new values.
-        m.cycles.with_label_values(&["p", "c", "test"]).inc();
+        cycle(&m, &i);
         let c = Exposition::page(&m).await.expect("page");
         assert!(!Arc::ptr_eq(&a, &c));
-        assert!(c.contains(
-            "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 1\n"
-        ));
+        assert!(c.contains(&format!("{CYCLES} 1\n")), "{c}");
         assert_eq!(m.exposition.generation.load(Ordering::Relaxed), 2);
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_scrape_that_gives_up_leaves_no_finished_page_for_the_next() {
         use std::time::Duration;
-        let m = metrics();
-        let cycles = m.cycles.with_label_values(&["p", "c", "test"]);
-        cycles.inc();
+        let (m, i) = metrics();
+        cycle(&m, &i);
         // Polled once (its encoding starts on the blocking pool), then dropped: a scrape whose
         // client gave up.
         let mut scrape = Box::pin(Exposition::page(&m));
@@ -163,12 +172,10 @@ mod tests {
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        cycles.inc();
+        cycle(&m, &i);
         let page = Exposition::page(&m).await.expect("page");
         assert!(
-            page.contains(
-                "mailcanary_probe_cycles_total{client=\"c\",probe=\"p\",region=\"test\"} 2\n"
-            ),
+            page.contains(&format!("{CYCLES} 2\n")),
             "a page encoded before the value changed was served:\n{page}"
         );
     }

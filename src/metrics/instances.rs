@@ -1,106 +1,87 @@
-//! The series of each configured instance: created up front when it is registered, removed
-//! when a reload drops it, and never written again after that. A dropped instance's cycle that
-//! is still under way finishes (its canary is seen and removed), but whatever it reports goes
-//! through [`Metrics::if_live`], which holds a read lock that [`Metrics::forget_instance`]'s
-//! write lock excludes: a scrape after the reload never sees the dropped instance's series
-//! come back.
+//! The configured instances and their series: created up front when an instance is registered,
+//! dropped when a reload removes it, and never written again after that. A dropped instance's
+//! cycle that is still under way finishes (its canary is seen and removed), but whatever it
+//! reports goes through [`Metrics::if_live`], which holds a read lock that
+//! [`Metrics::forget_instance`]'s write lock excludes: a scrape after the reload never sees the
+//! dropped instance's series come back. `if_live` is also the one gate every write of an
+//! instance's series passes, so it marks the instance changed for the next scrape.
 
-use super::{common, endpoints, phases, Metrics};
+use super::instance::InstanceMetrics;
+use super::{common, phases, Metrics};
 use crate::config::Instance;
-use crate::vocab::{Outcome, Reason, Stage};
-use std::collections::HashSet;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::vocab::Outcome;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Keys (`probe/client/region`) of the instances whose series may be written.
+/// The instances whose series may be written (registered and not removed since), by key
+/// (`probe/client`), in key order.
 #[derive(Default)]
-pub(super) struct Live(RwLock<HashSet<String>>);
+pub(super) struct Live(RwLock<BTreeMap<String, Arc<InstanceMetrics>>>);
 
 impl Live {
-    // A panic while the lock was held left the set itself intact: keep using it.
-    fn read(&self) -> RwLockReadGuard<'_, HashSet<String>> {
+    // A panic while the lock was held left the map itself intact: keep using it.
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<InstanceMetrics>>> {
         self.0.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn write(&self) -> RwLockWriteGuard<'_, HashSet<String>> {
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<InstanceMetrics>>> {
         self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every live instance now, in key order: what one scrape encodes.
+    pub(super) fn snapshot(&self) -> Vec<Arc<InstanceMetrics>> {
+        self.read().values().cloned().collect()
     }
 }
 
 impl Metrics {
-    /// Runs `write` (which writes the instance's series) only while the instance is registered,
-    /// and keeps it from being removed meanwhile. `None` when it was not run.
-    pub fn if_live<R>(&self, i: &Instance, write: impl FnOnce() -> R) -> Option<R> {
+    /// Runs `write` on the instance's series only while the instance is registered, and keeps
+    /// it from being removed meanwhile; then marks the instance changed, so the next scrape
+    /// encodes it again. `None` when it was not run. Every write of an instance's series goes
+    /// through here: one written any other way may not show before the instance's next write.
+    pub fn if_live<R>(&self, i: &Instance, write: impl FnOnce(&InstanceMetrics) -> R) -> Option<R> {
         let live = self.live.read();
-        live.contains(&i.key()).then(write)
+        let m = live.get(&i.key())?;
+        let r = write(m);
+        // After the write: a scrape that clears the mark before the write lands sees it marked
+        // again; one that clears it after reads the written value.
+        m.dirty.store(true, Ordering::Release);
+        Some(r)
+    }
+
+    /// The series of the registered instance whose key ([`Instance::key`]) is `key`, to read.
+    /// Write through [`Metrics::if_live`].
+    pub fn instance(&self, key: &str) -> Option<Arc<InstanceMetrics>> {
+        self.live.read().get(key).cloned()
     }
 
     /// Creates the series an instance always has, so dashboards and `rate()` see them from the
-    /// first scrape.
+    /// first scrape. An instance registered already keeps its series (a reload that restarts
+    /// it): only the phases its new profile goes through are added.
     pub fn register_instance(&self, i: &Instance) {
         let mut live = self.live.write();
-        live.insert(i.key());
-        let l = common(i);
-        let l = [l[0], l[1], l[2]];
-        self.success.with_label_values(&l);
-        self.cycles.with_label_values(&l);
-        self.local_faults.with_label_values(&l);
-        self.probe_duration.with_label_values(&l);
-        self.consecutive_failures.with_label_values(&l);
-        self.consecutive_successes.with_label_values(&l);
-        self.delivery.with_label_values(&l);
-        self.in_flight.with_label_values(&l);
+        let m = (live.entry(i.key()))
+            .or_insert_with(|| Arc::new(InstanceMetrics::new(&self.families, common(i))))
+            .clone();
         for o in Outcome::ALL {
-            self.canaries
-                .with_label_values(&[l[0], l[1], l[2], o.as_str()]);
+            m.canaries.with_label_values(&[o.as_str()]);
         }
         for p in phases(i) {
-            let pl = [l[0], l[1], l[2], p.as_str()];
-            self.phase.with_label_values(&pl);
-            if let Some(h) = &self.phase_histogram {
-                h.with_label_values(&pl);
+            m.phase.with_label_values(&[p.as_str()]);
+            if let Some(h) = &m.phase_histogram {
+                h.with_label_values(&[p.as_str()]);
             }
         }
+        m.dirty.store(true, Ordering::Release);
     }
 
-    /// Removes every series of an instance that is no longer configured. Until it is
-    /// registered again, [`Metrics::if_live`] writes none of them back.
+    /// Drops every series of an instance that is no longer configured. Until it is registered
+    /// again (with series from zero), [`Metrics::if_live`] writes none of them back.
     pub fn forget_instance(&self, i: &Instance) {
         let mut live = self.live.write();
-        live.remove(&i.key());
-        let l = common(i);
-        let l = [l[0], l[1], l[2]];
-        let _ = self.success.remove_label_values(&l);
-        let _ = self.cycles.remove_label_values(&l);
-        let _ = self.local_faults.remove_label_values(&l);
-        let _ = self.probe_duration.remove_label_values(&l);
-        let _ = self.delivery.remove_label_values(&l);
-        let _ = self.in_flight.remove_label_values(&l);
-        let _ = self.last_success.remove_label_values(&l);
-        let _ = self.consecutive_failures.remove_label_values(&l);
-        let _ = self.consecutive_successes.remove_label_values(&l);
-        let _ = self.sentinel_intact.remove_label_values(&l);
-        self.landing.forget(l);
-        for s in Stage::ALL {
-            let pl = [l[0], l[1], l[2], s.as_str()];
-            let _ = self.phase.remove_label_values(&pl);
-            if let Some(h) = &self.phase_histogram {
-                let _ = h.remove_label_values(&pl);
-            }
-            for r in Reason::ALL {
-                let fl = [l[0], l[1], l[2], s.as_str(), r.as_str()];
-                let _ = self.failures.remove_label_values(&fl);
-                let _ = self.last_failure.remove_label_values(&fl);
-            }
-        }
-        for o in Outcome::ALL {
-            let _ = self
-                .canaries
-                .remove_label_values(&[l[0], l[1], l[2], o.as_str()]);
-        }
-        for e in endpoints(i) {
-            let _ = self
-                .cert_expiry
-                .remove_label_values(&[l[0], l[1], l[2], &e]);
+        if let Some(m) = live.remove(&i.key()) {
+            m.forget(&self.families);
         }
     }
 }

@@ -6,73 +6,44 @@
 //! when the last canary carried none. Labels come from fixed sets only: the hop names of the
 //! `Received` trail are server text and never become metrics.
 
+use super::instance::{Series, NO_LABELS};
 use crate::landing::{AuthHeader, AuthResult, Method};
-use prometheus::{GaugeVec, IntGaugeVec, Opts};
+use prometheus::{GaugeVec, IntGaugeVec};
 
-/// The two metric families.
+/// The two metric families, for one instance.
 pub struct LandingMetrics {
-    pub auth_result: IntGaugeVec,
-    pub spam_score: GaugeVec,
+    /// `method`, `result`.
+    pub auth_result: Series<IntGaugeVec>,
+    /// No label of its own: the one series exists only while the last canary carried a score.
+    pub spam_score: Series<GaugeVec>,
 }
 
 impl LandingMetrics {
-    pub(super) fn new(common: &[&'static str]) -> Result<Self, prometheus::Error> {
-        let with = |extra: &[&'static str]| -> Vec<&'static str> {
-            common.iter().chain(extra).copied().collect()
-        };
-        Ok(LandingMetrics {
-            auth_result: IntGaugeVec::new(
-                Opts::new(
-                    "mailcanary_auth_result",
-                    "1 for the result of each method in the trusted Authentication-Results of \
-                     the last verified canary (RFC 8601 results; anything else is unknown)",
-                ),
-                &with(&["method", "result"]),
-            )?,
-            spam_score: GaugeVec::new(
-                Opts::new(
-                    "mailcanary_spam_score",
-                    "The spam score the receiving side wrote on the last verified canary that \
-                     carried one",
-                ),
-                &with(&[]),
-            )?,
-        })
-    }
-
-    /// The last verified canary of instance `l`: its trusted field (if any) and its score.
-    pub fn record(&self, l: [&str; 3], trusted: Option<&AuthHeader>, score: Option<f64>) {
+    /// The instance's last verified canary: its trusted field (if any) and its score.
+    pub fn record(&self, trusted: Option<&AuthHeader>, score: Option<f64>) {
         for m in Method::ALL {
             let now = trusted.and_then(|h| h.result(*m));
             for r in AuthResult::ALL {
-                let labels = [l[0], l[1], l[2], m.as_str(), r.as_str()];
+                let labels = [m.as_str(), r.as_str()];
                 if now == Some(*r) {
                     self.auth_result.with_label_values(&labels).set(1);
                 } else {
-                    let _ = self.auth_result.remove_label_values(&labels);
+                    self.auth_result.remove_label_values(&labels);
                 }
             }
         }
         match score {
-            Some(s) => self.spam_score.with_label_values(&l).set(s),
-            None => {
-                let _ = self.spam_score.remove_label_values(&l);
-            }
+            Some(s) => self.spam_score.with_label_values(NO_LABELS).set(s),
+            None => self.spam_score.remove_label_values(NO_LABELS),
         }
-    }
-
-    /// Removes every series of instance `l`.
-    pub fn forget(&self, l: [&str; 3]) {
-        self.record(l, None, None);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::config::Instance;
     use crate::landing;
     use crate::metrics::{Metrics, MetricsOptions};
-
-    const L: [&str; 3] = ["p", "c", "r"];
 
     fn series(m: &Metrics) -> Vec<String> {
         m.render()
@@ -84,17 +55,21 @@ mod tests {
             .collect()
     }
 
-    fn record(m: &Metrics, block: &str) {
+    fn record(m: &Metrics, i: &Instance, block: &str) {
         let l = landing::read(block.as_bytes(), 0.0);
-        m.landing.record(L, l.trusted(None), l.spam_score);
+        m.if_live(i, |s| s.landing.record(l.trusted(None), l.spam_score))
+            .expect("registered");
     }
 
     #[test]
     fn one_series_per_method_present_and_none_before_a_verdict() {
         let m = Metrics::new("r", MetricsOptions::default()).expect("metrics");
+        let i = crate::config::testing::one_instance("");
+        m.register_instance(&i);
         assert!(series(&m).is_empty(), "nothing before a verdict");
         record(
             &m,
+            &i,
             "Authentication-Results: mx; dkim=pass; spf=pass; dmarc=pass\r\n\
              X-Spam-Score: 1.5\r\n\r\n",
         );
@@ -109,6 +84,7 @@ mod tests {
         // dkim turns to fail, dmarc disappears, the score goes: one dkim series, no dmarc.
         record(
             &m,
+            &i,
             "Authentication-Results: mx; dkim=fail; spf=pass; dkim=bogus\r\n\r\n",
         );
         let s = series(&m);
@@ -118,11 +94,12 @@ mod tests {
             .any(|l| l.contains("method=\"dkim\"") && l.contains("result=\"fail\"")));
         assert!(!s.iter().any(|l| l.contains("dmarc")));
         assert!(!s.iter().any(|l| l.starts_with("mailcanary_spam_score")));
-        record(&m, "Authentication-Results: mx; arc=whatever\r\n\r\n");
+        record(&m, &i, "Authentication-Results: mx; arc=whatever\r\n\r\n");
         let s = series(&m);
         assert_eq!(s.len(), 1, "{s:?}");
         assert!(s[0].contains("method=\"arc\"") && s[0].contains("result=\"unknown\""));
-        m.landing.forget(L);
+        // A canary with neither: no series.
+        record(&m, &i, "Subject: x\r\n\r\n");
         assert!(series(&m).is_empty());
     }
 }

@@ -325,20 +325,14 @@ async fn a_timed_out_cycle_keeps_the_outcomes_it_settled() {
     sched.apply(instances(&[("stuck", probe)]), None);
     tokio::time::sleep(10 * S).await;
     assert_eq!(*script.cut_off.lock().expect("cut off"), ["stuck/ios_mail"]);
-    let l = ["stuck", "ios_mail", "t"];
-    let on_time = metrics
-        .canaries
-        .with_label_values(&[l[0], l[1], l[2], "on_time"])
-        .get();
+    let m = metrics.instance("stuck/ios_mail").expect("registered");
+    let on_time = m.canaries.with_label_values(&["on_time"]).get();
     assert_eq!(
         on_time, 1,
         "the canary settled before the cut-off is counted"
     );
-    assert_eq!(metrics.delivery.with_label_values(&l).get_sample_count(), 1);
-    let timeouts = metrics
-        .failures
-        .with_label_values(&[l[0], l[1], l[2], "delivery", "timeout"])
-        .get();
+    assert_eq!(m.delivery.get_sample_count(), 1);
+    let timeouts = m.failures.with_label_values(&["delivery", "timeout"]).get();
     assert_eq!(timeouts, 1, "the cycle failed as a timeout");
 }
 
@@ -352,18 +346,17 @@ async fn cycles_in_a_row_are_counted() {
         instances(&[("p", "interval = \"10s\"\njitter = \"1s\"")]),
         None,
     );
-    let l = ["p", "ios_mail", "t"];
-    let failed = ["p", "ios_mail", "t", "imap_connect", "refused"];
+    let m = metrics.instance("p/ios_mail").expect("registered");
+    let failed = ["imap_connect", "refused"];
     let mut seen = Vec::new();
     let mut last_failure = Vec::new();
     // Each cycle starts within 1 s of the 10 s and takes 1 s: look in the middle of every
     // interval.
     tokio::time::sleep(5 * S).await;
     for _ in 0..6 {
-        let cf = metrics.consecutive_failures.with_label_values(&l).get();
-        let cs = metrics.consecutive_successes.with_label_values(&l).get();
+        let (cf, cs) = (m.consecutive_failures.get(), m.consecutive_successes.get());
         seen.push((cf, cs));
-        last_failure.push(metrics.last_failure.with_label_values(&failed).get());
+        last_failure.push(m.last_failure.with_label_values(&failed).get());
         tokio::time::sleep(10 * S).await;
     }
     let want = [(0, 1), (1, 0), (2, 0), (0, 1), (0, 2), (1, 0)];

@@ -10,7 +10,7 @@ pub mod pop3;
 use mailcanary::config::{Config, Instance};
 use mailcanary::events;
 use mailcanary::ledger::Ledger;
-use mailcanary::metrics::{common, Metrics, MetricsOptions};
+use mailcanary::metrics::{InstanceMetrics, Metrics, MetricsOptions};
 use mailcanary::probe::cycle::{CycleReport, InstanceMemory};
 use mailcanary::probe::{Reason, Stage};
 use mailcanary::scheduler::{self, Shared};
@@ -142,19 +142,20 @@ impl Ran {
 
     /// `mailcanary_probe_success` of the instance after the cycle.
     pub fn success_gauge(&self) -> i64 {
-        self.metrics
-            .success
-            .with_label_values(&common(&self.inst))
-            .get()
+        self.series().success.get()
     }
 
     /// `mailcanary_probe_failures_total` of the instance for (`stage`, `reason`).
     pub fn failures_counted(&self, stage: Stage, reason: Reason) -> u64 {
-        let [p, c, r] = common(&self.inst);
-        self.metrics
-            .failures
-            .with_label_values(&[p, c, r, stage.as_str(), reason.as_str()])
+        (self.series().failures)
+            .with_label_values(&[stage.as_str(), reason.as_str()])
             .get()
+    }
+
+    /// The instance's series (registered by [`run_cycle`]).
+    pub fn series(&self) -> Arc<InstanceMetrics> {
+        let key = self.inst.key();
+        (self.metrics.instance(&key)).unwrap_or_else(|| panic!("{key} is not registered"))
     }
 
     /// How far the cycle ran past its hard deadline (zero when within it).
@@ -181,11 +182,7 @@ pub fn shared(config: &Config) -> Shared {
 /// so a failed cycle must be seen to turn it to 0.
 pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemory) -> Ran {
     shared.metrics.register_instance(inst);
-    shared
-        .metrics
-        .success
-        .with_label_values(&common(inst))
-        .set(1);
+    shared.metrics.if_live(inst, |s| s.success.set(1));
     let budget = scheduler::cycle_budget(inst);
     let began = Instant::now();
     let report = scheduler::run_cycle(shared, inst, mem).await;
@@ -269,13 +266,9 @@ pub fn check(row: &Row, ran: &Ran) -> Vec<String> {
     }
     // Phase gauges describe this cycle only: each phase reads the time of its steps that
     // succeeded in it, so a phase the failure cut off reads 0, not an earlier cycle's time.
-    let [p, c, r] = common(&ran.inst);
+    let series = ran.series();
     for phase in mailcanary::metrics::phases(&ran.inst) {
-        let exported = ran
-            .metrics
-            .phase
-            .with_label_values(&[p, c, r, phase.as_str()])
-            .get();
+        let exported = series.phase.with_label_values(&[phase.as_str()]).get();
         let ran_ok: f64 = (ran.report.steps.iter())
             .filter(|s| s.stage == phase && s.result.is_ok())
             .map(|s| s.duration.as_secs_f64())
@@ -288,9 +281,7 @@ pub fn check(row: &Row, ran: &Ran) -> Vec<String> {
             ));
         }
     }
-    let whole = (ran.metrics.probe_duration)
-        .with_label_values(&[p, c, r])
-        .get();
+    let whole = series.probe_duration.get();
     if whole <= 0.0 || whole > ran.wall.as_secs_f64() {
         bad.push(format!(
             "{}: mailcanary_probe_duration_seconds {whole}, the cycle took {:?}",
