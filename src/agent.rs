@@ -108,6 +108,8 @@ pub async fn run_with(
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| AgentError::Bind { addr, source })?;
+    // The address bound, so that a listen address with port 0 logs the port the system chose.
+    let bound = listener.local_addr().unwrap_or(addr);
     let security = Arc::new(security(&config, &web, addr)?);
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let app = web::router(
@@ -135,7 +137,7 @@ pub async fn run_with(
     let mut scheduler = Scheduler::new(shared);
     let instances = config.agent_instances();
     tracing::info!(
-        address = %addr, region = %region, probes = config.probes.len(), instances = instances.len(),
+        address = %bound, region = %region, probes = config.probes.len(), instances = instances.len(),
         shard = %config.effective_shard(), version = env!("CARGO_PKG_VERSION"), "mailcanary agent started"
     );
     warn_plaintext_auth(&instances);

@@ -97,7 +97,7 @@ fn late_canaries_reach_the_delivery_histogram_and_the_slo_rules() {
         outcome(&a.scrape(), "on_time") >= 3.0
     });
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("alerts/mailcanary.rules.yml");
-    let target = format!("127.0.0.1:{}", agent.port);
+    let target = format!("127.0.0.1:{}", agent.port());
     let mut prom = Prometheus::start(&[target], Duration::from_secs(5), &[rules], None);
     prom.wait_healthy();
 

@@ -91,8 +91,8 @@ fn the_fleet_report_sums_the_agents_ledgers_and_names_those_that_did_not_answer(
         b_dir.path().join("web.yml").display()
     );
     let b = AgentProcess::start_https(&b_cfg, &["--shard", "2/2", &web]);
-    let a_url = format!("http://127.0.0.1:{}", a.port);
-    let b_url = format!("https://127.0.0.1:{}", b.port);
+    let a_url = format!("http://127.0.0.1:{}", a.port());
+    let b_url = format!("https://127.0.0.1:{}", b.port());
     let auth_file = b_dir.path().join("password");
     let ca_file = b_dir.path().join("web-ca.pem");
     let auth = [

@@ -132,7 +132,7 @@ fn start(dir: &Path, config: &Path) -> AgentProcess {
 }
 
 fn https(agent: &AgentProcess, path: &str) -> String {
-    format!("https://localhost:{}{path}", agent.port)
+    format!("https://localhost:{}{path}", agent.port())
 }
 
 /// Polls curl until it answers `want`, for a change the agent picks up from its files.
@@ -278,7 +278,7 @@ fn prometheus_scrapes_through_tls_and_basic_auth() {
     let config = configs(d, &[("prometheus", "scr4pe-Pa55")], "");
     let agent = start(d, &config);
     let mut prometheus = Prometheus::start_with(&PrometheusConfig {
-        scrape_targets: vec![format!("localhost:{}", agent.port)],
+        scrape_targets: vec![format!("localhost:{}", agent.port())],
         scrape_interval: Duration::from_secs(1),
         evaluation_interval: Duration::from_secs(1),
         rule_files: Vec::new(),

@@ -92,7 +92,7 @@ fn idle_connection_flood_is_closed_in_time_while_metrics_and_probes_carry_on() {
         .enable_all()
         .build()
         .unwrap();
-    let port = agent.port;
+    let port = agent.port();
     let flood_start = Instant::now();
     let flood = rt.spawn(async move {
         let mut watchers = Vec::with_capacity(FLOOD);
@@ -242,7 +242,7 @@ fn keep_alive_lasts_the_idle_timeout_and_slow_or_large_requests_are_cut() {
     let flags = flags();
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let agent = AgentProcess::start_with(&config, &args);
-    let port = agent.port;
+    let port = agent.port();
 
     // Answered, then idle: closed after the idle timeout, not the header timeout.
     let (mut s, code) = raw(port, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");

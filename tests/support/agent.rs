@@ -1,19 +1,25 @@
-//! A `mailcanary run` process under test: started on a free loopback port, scraped, signalled,
+//! A `mailcanary run` process under test: started on loopback port 0, so the system picks a port
+//! no other process holds and the agent names it in its startup log line; scraped, signalled,
 //! killed on drop. Its log goes to a file in the test's directory, printed when a wait fails.
 #![allow(dead_code)]
 
 use super::http;
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub struct AgentProcess {
     child: Option<Child>,
-    pub port: u16,
+    /// The port the agent listens on, once read from its log (see [`AgentProcess::port`]).
+    port: OnceLock<u16>,
     pub log: PathBuf,
 }
+
+/// Log files of the agents this test process started, numbered.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
 
 /// One sample of the exposition format.
 #[derive(Debug, Clone)]
@@ -21,13 +27,6 @@ pub struct Sample {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub value: f64,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 pub fn bin() -> &'static str {
@@ -76,7 +75,7 @@ impl AgentProcess {
     pub fn start_https(config: &Path, args: &[&str]) -> AgentProcess {
         let agent = AgentProcess::spawn_with(config, args);
         agent.wait_for("the agent to listen", Duration::from_secs(20), |a| {
-            std::net::TcpStream::connect(("127.0.0.1", a.port)).is_ok()
+            std::net::TcpStream::connect(("127.0.0.1", a.port())).is_ok()
         });
         agent
     }
@@ -96,15 +95,15 @@ impl AgentProcess {
     }
 
     fn spawn_full(config: &Path, args: &[&str], env: &[(&str, &str)]) -> AgentProcess {
-        let port = free_port();
-        let log = config.with_file_name(format!("agent-{port}.log"));
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = config.with_file_name(format!("agent-{}-{n}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(bin())
             .args(["run", "-c"])
             .arg(config)
             .args([
                 "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
+                "127.0.0.1:0",
                 "--log.level",
                 "debug",
             ])
@@ -117,13 +116,31 @@ impl AgentProcess {
             .expect("spawn mailcanary");
         AgentProcess {
             child: Some(child),
-            port,
+            port: OnceLock::new(),
             log,
         }
     }
 
+    /// The port the agent listens on: read from its startup log line (`mailcanary agent started
+    /// address=127.0.0.1:PORT`), waiting for it up to 20 s; panics with the log if it never comes.
+    pub fn port(&self) -> u16 {
+        *self.port.get_or_init(|| {
+            let start = Instant::now();
+            loop {
+                let log = self.log_text();
+                if let Some(port) = started_port(&log) {
+                    return port;
+                }
+                if start.elapsed() > Duration::from_secs(20) {
+                    panic!("the agent never logged the address it listens on:\n{log}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.port())
     }
 
     /// `POST /-/reload` (the agent must run with `--web.enable-lifecycle`); panics if the
@@ -223,6 +240,17 @@ impl Drop for AgentProcess {
             let _ = c.wait();
         }
     }
+}
+
+/// The port of the agent's startup line in `log`, if it has been written.
+fn started_port(log: &str) -> Option<u16> {
+    let line = log
+        .lines()
+        .find(|l| l.contains("mailcanary agent started"))?;
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))?;
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 /// Parses the text exposition format.

@@ -59,7 +59,7 @@ impl Session {
         let webhook = WebhookReceiver::start();
         let am = Alertmanager::start(&webhook.url());
         let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("alerts/mailcanary.rules.yml");
-        let target = format!("127.0.0.1:{}", agent.port);
+        let target = format!("127.0.0.1:{}", agent.port());
         let prom = Prometheus::start(&[target], scrape, &[rules], Some(&am.url()));
         Session {
             agent,

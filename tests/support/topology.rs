@@ -36,7 +36,7 @@ pub struct FleetAgent {
 
 impl FleetAgent {
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.process.port)
+        format!("http://127.0.0.1:{}", self.process.port())
     }
 
     /// `probe/client` of the instances this agent runs.
@@ -204,7 +204,7 @@ impl Topology {
         for region in ["a", "b"] {
             let targets: Vec<String> = (agents.iter())
                 .filter(|a| a.region == region)
-                .map(|a| format!("127.0.0.1:{}", a.process.port))
+                .map(|a| format!("127.0.0.1:{}", a.process.port()))
                 .collect();
             let yml = regional_yml(region, &targets, &am_targets);
             regional.push((region, Prometheus::start_yml(|_| yml.clone())));
