@@ -134,6 +134,7 @@ pub async fn run_with(
         }
     });
     let pruner = tokio::spawn(prune_periodically(ledger.clone()));
+    let refresher = tokio::spawn(crate::metrics::Exposition::keep_fresh(metrics.clone()));
     let mut scheduler = Scheduler::new(shared);
     let instances = config.agent_instances();
     tracing::info!(
@@ -160,6 +161,7 @@ pub async fn run_with(
     }
     tracing::info!("shutting down");
     pruner.abort();
+    refresher.abort();
     scheduler.shutdown(SHUTDOWN_GRACE).await;
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;

@@ -8,11 +8,18 @@
 //! runs at a time: a scrape that arrives while one is under way waits for it and serves the same
 //! page, which is no older than the scrape that started it. The encoding frees its slot itself
 //! when it ends, so a page is never served to a scrape that arrived after it was finished.
+//! Between scrapes, the instances written meanwhile are encoded every few seconds
+//! ([`Exposition::keep_fresh`]), so even the first scrape, or one after a long pause, has little
+//! left to encode.
 
 use super::Metrics;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// How often the lines of the instances written meanwhile are encoded between scrapes.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// Frees the slot of encoding `.1` when dropped: when the encoding ends, even by a panic.
 struct Free<'a>(&'a Exposition, u64);
@@ -76,6 +83,21 @@ impl Exposition {
         // Freed already when the encoding ended; this only covers an encoding that never ran.
         this.free(generation);
         page
+    }
+
+    /// Re-encodes the instances written meanwhile every [`REFRESH_EVERY`], off the workers,
+    /// until the task is dropped: a scrape then encodes only what changed in the last few
+    /// seconds, however long ago the last scrape was (the first one, or a slow cadence).
+    pub async fn keep_fresh(metrics: Arc<Metrics>) {
+        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let m = metrics.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || m.refresh()).await {
+                tracing::error!(error = %e, "refreshing the kept /metrics lines failed");
+            }
+        }
     }
 
     /// Empties the slot if it still holds encoding `generation`, so the next scrape encodes

@@ -56,6 +56,16 @@ impl Page {
     }
 }
 
+/// The kept lines of `m`, encoded again first if it was written since they were.
+fn fresh<'a>(m: &'a InstanceMetrics, f: &mut Layout) -> MutexGuard<'a, Encoded> {
+    let mut e = m.encoded.lock().unwrap_or_else(PoisonError::into_inner);
+    // Cleared before collecting: a write that lands meanwhile marks it again.
+    if m.dirty.swap(false, Ordering::AcqRel) {
+        encode(m, &mut e, f);
+    }
+    e
+}
+
 /// Collects and encodes one instance's series afresh.
 fn encode(m: &InstanceMetrics, into: &mut Encoded, f: &mut Layout) {
     let mut text = String::with_capacity(into.text.len() + 256);
@@ -122,16 +132,8 @@ impl Metrics {
         let mut f = self.page.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mut agent = self.registry.gather().into_iter().peekable();
         let instances = self.live.snapshot();
-        let lines: Vec<MutexGuard<'_, Encoded>> = (instances.iter())
-            .map(|m| {
-                let mut e = m.encoded.lock().unwrap_or_else(PoisonError::into_inner);
-                // Cleared before collecting: a write that lands meanwhile marks it again.
-                if m.dirty.swap(false, Ordering::AcqRel) {
-                    encode(m, &mut e, &mut f);
-                }
-                e
-            })
-            .collect();
+        let lines: Vec<MutexGuard<'_, Encoded>> =
+            (instances.iter()).map(|m| fresh(m, &mut f)).collect();
         let mut page = String::with_capacity(self.exposition.size_hint());
         for &slot in &f.order {
             agent_families(&mut agent, Some(&f.slots[slot].0), &mut page);
@@ -149,6 +151,17 @@ impl Metrics {
         agent_families(&mut agent, None, &mut page);
         self.exposition.remember_size(page.len());
         page
+    }
+
+    /// Encodes again every instance written since it was last encoded, without building a
+    /// page. Run between scrapes (see [`super::Exposition::keep_fresh`]), so a scrape finds the
+    /// lines of all but the most recently written instances ready, whatever the time since the
+    /// last scrape. Blocking work, one page or refresh at a time.
+    pub fn refresh(&self) {
+        let mut f = self.page.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for m in self.live.snapshot().iter() {
+            drop(fresh(m, &mut f));
+        }
     }
 
     /// A registry holding every series the agent exports (the agent's own metrics and every

@@ -5,6 +5,7 @@ use crate::config::Instance;
 use crate::landing;
 use crate::metrics::{by_family, endpoints, phases, Metrics, MetricsOptions, NO_LABELS};
 use prometheus::TextEncoder;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// [`by_family`] without the process collector's families: their values move between two
@@ -142,4 +143,29 @@ fn the_page_is_the_crates_page_of_the_same_series() {
     let page = same_as_the_crates(&m);
     let p03 = "mailcanary_probe_cycles_total{client=\"thunderbird\",probe=\"p03\",region=\"r\"}";
     assert!(page.contains(&format!("{p03} 0\n")), "{page}");
+}
+
+#[test]
+fn a_refresh_between_scrapes_encodes_what_was_written_and_the_page_stays_the_crates() {
+    let m = Metrics::new("r", MetricsOptions::default()).expect("metrics");
+    let all = instances(8);
+    for (k, i) in all.iter().enumerate() {
+        m.register_instance(i);
+        write(&m, i, k, 0);
+    }
+    let dirty = |m: &Metrics| {
+        let live = m.live.snapshot();
+        live.iter()
+            .filter(|x| x.dirty.load(Ordering::Acquire))
+            .count()
+    };
+    assert_eq!(dirty(&m), all.len());
+    m.refresh();
+    assert_eq!(dirty(&m), 0, "every written instance encoded");
+    // Had the refresh cleared the marks without encoding, the page would be stale here.
+    same_as_the_crates(&m);
+    write(&m, &all[2], 2, 1);
+    assert_eq!(dirty(&m), 1);
+    m.refresh();
+    same_as_the_crates(&m);
 }
