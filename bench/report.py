@@ -139,16 +139,20 @@ def report(d, command, append):
                          f"{s['fds_end']} / {s['fds_peak_sampled']}", "", ""))
             cad = s.get("scrape_cadence", {})
             if "scrape_cold_ms" in s:
-                rows.append(("  /metrics scrape, the agent's first (every instance encoded, curl)",
-                             f"{fmt(s['scrape_cold_ms'])} ms", "", "after the warm-up"))
+                rows.append(("  /metrics scrape, the agent's first (curl)",
+                             f"{fmt(s['scrape_cold_ms'])} ms", "",
+                             "after the warm-up: every instance written since start"))
+                if key == "1000":
+                    target("first scrape ≤ 50 ms at 1,000", s["scrape_cold_ms"] <= 50,
+                           f"{s['scrape_cold_ms']:.0f} ms", "≤ 50 ms")
             if cad.get("n"):
                 rows.append((f"  /metrics scrape every {s['scrape_every_s']} s during the window "
                              "(as Prometheus), median / max (curl)",
                              f"{fmt(cad['median_ms'])} / {fmt(cad['max_ms'])} ms", "",
                              f"n = {cad['n']}"))
                 if key == "1000":
-                    target("scrape ≤ 50 ms at 1,000 (every 15 s)", cad["median_ms"] <= 50,
-                           f"{cad['median_ms']:.0f} ms", "≤ 50 ms")
+                    target("every scrape ≤ 50 ms at 1,000 (every 15 s)", cad["max_ms"] <= 50,
+                           f"max {cad['max_ms']:.0f} ms", "max ≤ 50 ms")
             rows.append((f"  /metrics scrape, median of {sc['n']} 0.2 s apart (curl)",
                          f"{fmt(sc['median_ms'])} ms", "", f"{sc['bytes']/1e6:.1f} MB, max "
                          f"{fmt(sc['max_ms'])} ms, {fmt(sc['cpu_s_per_scrape'],2)} CPU-s each"))
