@@ -13,6 +13,7 @@
 //! left to encode.
 
 use super::Metrics;
+use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,8 +31,10 @@ impl Drop for Free<'_> {
     }
 }
 
-/// The page, or `None` when encoding it failed (a panic in the encoder: never expected).
-type Page = Option<Arc<str>>;
+/// The page, or `None` when encoding it failed (a panic in the encoder: never expected). The
+/// encoded `String`'s own buffer, shared by every scrape served from it (not copied: at ten
+/// thousand instances a page is tens of megabytes).
+type Page = Option<Bytes>;
 
 /// The encoding under way, if any, and the size of the last page.
 #[derive(Default)]
@@ -65,7 +68,7 @@ impl Exposition {
                             m.render()
                         };
                         match tokio::task::spawn_blocking(render).await {
-                            Ok(page) => Some(Arc::from(page)),
+                            Ok(page) => Some(Bytes::from(page)),
                             Err(e) => {
                                 tracing::error!(error = %e, "encoding /metrics failed");
                                 None
@@ -139,6 +142,11 @@ mod tests {
         m.if_live(i, |s| s.cycles.inc()).expect("registered");
     }
 
+    /// A served page as text.
+    fn text(page: Page) -> String {
+        String::from_utf8(page.expect("page").to_vec()).expect("utf-8 page")
+    }
+
     const CYCLES: &str =
         "mailcanary_probe_cycles_total{client=\"thunderbird\",probe=\"p\",region=\"r\"}";
 
@@ -146,7 +154,7 @@ mod tests {
     async fn the_page_is_the_registry_encoded() {
         let (m, i) = metrics();
         cycle(&m, &i);
-        let page = Exposition::page(&m).await.expect("page");
+        let page = text(Exposition::page(&m).await);
         assert!(page.contains(&format!("{CYCLES} 1\n")), "{page}");
         // The same page as a direct render, but for the process_* figures that move meanwhile.
         let ours = |p: &str| -> Vec<String> {
@@ -164,12 +172,13 @@ mod tests {
         // Two scrapes polled together: the second joins the first one's encoding.
         let (a, b) = tokio::join!(Exposition::page(&m), Exposition::page(&m));
         let (a, b) = (a.expect("page"), b.expect("page"));
-        assert!(Arc::ptr_eq(&a, &b), "both scrapes got the same page");
+        assert_eq!(a.as_ptr(), b.as_ptr(), "both scrapes got the same page");
         assert_eq!(m.exposition.generation.load(Ordering::Relaxed), 1);
         // Once it is served, the next scrape encodes afresh and sees new values.
         cycle(&m, &i);
         let c = Exposition::page(&m).await.expect("page");
-        assert!(!Arc::ptr_eq(&a, &c));
+        assert_ne!(a.as_ptr(), c.as_ptr());
+        let c = text(Some(c));
         assert!(c.contains(&format!("{CYCLES} 1\n")), "{c}");
         assert_eq!(m.exposition.generation.load(Ordering::Relaxed), 2);
     }
@@ -195,7 +204,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         cycle(&m, &i);
-        let page = Exposition::page(&m).await.expect("page");
+        let page = text(Exposition::page(&m).await);
         assert!(
             page.contains(&format!("{CYCLES} 2\n")),
             "a page encoded before the value changed was served:\n{page}"

@@ -126,18 +126,9 @@ async fn metrics(State(s): State<WebState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        axum::body::Body::from(bytes::Bytes::from_owner(PageBytes(page))),
+        axum::body::Body::from(page),
     )
         .into_response()
-}
-
-/// A shared page as a response body's bytes.
-struct PageBytes(Arc<str>);
-
-impl AsRef<[u8]> for PageBytes {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
 }
 
 /// The status page's data as JSON: `region`, `version`, `now` (unix seconds), `instances`
