@@ -1,6 +1,7 @@
 //! The clients the agent itself uses, against the demo server: async-imap 0.12 (greeting,
 //! ID, login, select, IDLE push) and lettre 0.11 `AsyncSmtpConnection` (STARTTLS and
-//! implicit TLS, AUTH); plus IDLE push latency measured against the server's delivery log.
+//! implicit TLS, AUTH); plus the IDLE push, which must come after the server's delivery log says
+//! the message became visible (its lag is printed, not judged: bench/ measures push latency).
 
 #[path = "demo_common/mod.rs"]
 mod common;
@@ -92,10 +93,13 @@ async fn async_imap_login_select_idle_sees_exists_push() {
         .await
         .unwrap()
         .unwrap();
-    let lag = seen_at.saturating_duration_since(delivered.visible_at);
     assert!(
-        lag < Duration::from_millis(100),
-        "EXISTS arrived {lag:?} after visibility"
+        seen_at >= delivered.visible_at,
+        "EXISTS read before the message was visible"
+    );
+    println!(
+        "EXISTS read {:?} after visibility",
+        seen_at - delivered.visible_at
     );
     assert!(sender.await.unwrap().1.contains("queued as"));
     let mut session = tokio::time::timeout(T, idle.done()).await.unwrap().unwrap();
@@ -235,7 +239,10 @@ async fn raw_idle_push_and_imap_starttls() {
     let at = Instant::now();
     assert_eq!(line, "* 2 EXISTS");
     let d = rx.recv().await.unwrap();
-    assert!(at.saturating_duration_since(d.visible_at) < Duration::from_millis(100));
+    assert!(
+        at >= d.visible_at,
+        "EXISTS read before the message was visible"
+    );
     // EXPUNGE by another session is pushed too.
     let mut o = Raw::connect_tls(server.addrs().imaps, &server, "localhost")
         .await
