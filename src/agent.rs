@@ -61,10 +61,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     Config::load(path)
 }
 
+/// Where the HTTP endpoints listen, when not the config's `listen_address`.
+pub enum Listen {
+    /// An address to bind (`--web.listen-address`); port 0 lets the system pick one.
+    Address(SocketAddr),
+    /// A listener its caller bound already, so that it knew the port before the agent started
+    /// (the demo prints its URLs first).
+    Bound(std::net::TcpListener),
+}
+
 /// Runs the agent until `shutdown` resolves, with the HTTP server's default options.
 pub async fn run(
     config_path: PathBuf,
-    listen: Option<SocketAddr>,
+    listen: Option<Listen>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     run_with(config_path, listen, WebOptions::default(), None, shutdown).await
@@ -74,7 +83,7 @@ pub async fn run(
 /// `--shard` flag) overrides the config's `[agent] shard`, at start and at every reload.
 pub async fn run_with(
     config_path: PathBuf,
-    listen: Option<SocketAddr>,
+    listen: Option<Listen>,
     web: WebOptions,
     shard: Option<Shard>,
     shutdown: impl Future<Output = ()>,
@@ -104,10 +113,21 @@ pub async fn run_with(
         metrics: metrics.clone(),
         status: status.clone(),
     };
-    let addr = listen.unwrap_or(config.agent.listen_address);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| AgentError::Bind { addr, source })?;
+    let (listener, addr) = match listen {
+        Some(Listen::Bound(l)) => {
+            let addr = l.local_addr().unwrap_or(config.agent.listen_address);
+            let l = l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(|source| AgentError::Bind { addr, source })?;
+            (l, addr)
+        }
+        Some(Listen::Address(addr)) => (bind(addr).await?, addr),
+        None => (
+            bind(config.agent.listen_address).await?,
+            config.agent.listen_address,
+        ),
+    };
     // The address bound, so that a listen address with port 0 logs the port the system chose.
     let bound = listener.local_addr().unwrap_or(addr);
     let security = Arc::new(security(&config, &web, addr)?);
@@ -166,6 +186,12 @@ pub async fn run_with(
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Bind { addr, source })
 }
 
 /// TLS and basic auth for the HTTP side, from `--web.config.file` or the deprecated `[web]`

@@ -353,7 +353,7 @@ fn main() -> ExitCode {
                 shard,
             } => mailcanary::agent::run_with(
                 config,
-                listen,
+                listen.map(mailcanary::agent::Listen::Address),
                 web.options(),
                 shard.shard,
                 mailcanary::agent::termination(),

@@ -25,21 +25,13 @@ const DEFAULT_CLIENTS: [&str; 5] = [
     "thunderbird",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Runs `mailcanary demo` with `TMPDIR=tmp` until it prints where its config is, then runs
 /// `while_up` with the status page's base URL; returns the config path and the demo's pid,
 /// then stops it.
 fn demo_config_path(tmp: &Path, while_up: impl FnOnce(&str)) -> (PathBuf, u32) {
-    let port = free_port();
+    // Port 0: the demo binds first and prints the URL of the port the system picked.
     let mut child = Command::new(bin())
-        .args(["demo", "--web.listen-address"])
-        .arg(format!("127.0.0.1:{port}"))
+        .args(["demo", "--web.listen-address", "127.0.0.1:0"])
         .env("TMPDIR", tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -48,17 +40,27 @@ fn demo_config_path(tmp: &Path, while_up: impl FnOnce(&str)) -> (PathBuf, u32) {
         .expect("start mailcanary demo");
     let pid = child.id();
     let out = child.stdout.take().expect("stdout");
+    let mut base = None;
     let config = BufReader::new(out)
         .lines()
         .map_while(Result::ok)
         .find_map(|l| {
-            l.trim()
-                .strip_prefix("config")
-                .map(|p| PathBuf::from(p.trim()))
+            let l = l.trim();
+            if let Some(url) = l.strip_prefix("status page") {
+                base = Some(url.trim().trim_end_matches('/').to_string());
+            }
+            l.strip_prefix("config").map(|p| PathBuf::from(p.trim()))
         });
     let up = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if config.is_some() {
-            while_up(&format!("http://127.0.0.1:{port}"));
+            let base = base
+                .as_deref()
+                .expect("the demo prints its status page's URL");
+            assert!(
+                !base.ends_with(":0"),
+                "the URL names the port bound: {base}"
+            );
+            while_up(base);
         }
     }));
     let _ = Command::new("kill")

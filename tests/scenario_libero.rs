@@ -56,6 +56,8 @@ struct Demo {
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     port: u16,
+    /// The demo's stderr (its log).
+    log: PathBuf,
 }
 
 impl Drop for Demo {
@@ -80,8 +82,9 @@ impl Demo {
                     }
                 }
                 Err(_) => panic!(
-                    "no line with {what:?} within {timeout:?}:\n{}",
-                    self.seen.join("\n")
+                    "no line with {what:?} within {timeout:?}:\n{}\n--- demo log ---\n{}",
+                    self.seen.join("\n"),
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
                 ),
             }
         }
@@ -200,18 +203,16 @@ fn output_dir() -> PathBuf {
 
 impl Demo {
     /// Starts `mailcanary demo --scenario libero` writing its config into `dir`.
-    fn start(dir: &Path) -> Demo {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let log = std::fs::File::create(dir.join("demo.log")).expect("log file");
+    /// Port 0: the demo binds first and prints the URL of the port the system picked, which
+    /// [`Demo::start`] reads. Its log goes to `out`, kept after the test.
+    fn start(dir: &Path, out: &Path) -> Demo {
+        let log = std::fs::File::create(out.join("demo.log")).expect("log file");
         let mut child = Command::new(bin())
             .args(["demo", "--scenario", "libero", "--scenario-speed", SPEED])
             .arg("--exit-after-scenario")
             .arg("--dir")
             .arg(dir.join("demo"))
-            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .args(["--web.listen-address", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -226,12 +227,22 @@ impl Demo {
                 }
             }
         });
-        Demo {
+        let mut demo = Demo {
             child,
             lines,
             seen: Vec::new(),
-            port,
-        }
+            port: 0,
+            log: out.join("demo.log"),
+        };
+        let line = demo.wait_line("status page", Duration::from_secs(60));
+        demo.port = line
+            .trim()
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .filter(|p| *p != 0)
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        demo
     }
 
     /// The status page's DOM, then screenshots of it (desktop; also phone-sized with `phone`).
@@ -326,7 +337,7 @@ fn libero_replay_shows_every_phase_and_the_report_matches_what_the_servers_did()
     );
     let out = output_dir();
     let tmp = tempfile::tempdir().unwrap();
-    let mut demo = Demo::start(tmp.path());
+    let mut demo = Demo::start(tmp.path(), &out);
     for phase in 1..=4u32 {
         demo.wait_line(&format!("phase {phase}/4:"), Duration::from_secs(120));
         let down = down_in(phase);

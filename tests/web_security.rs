@@ -4,6 +4,7 @@
 //! HTTP by default.
 
 use base64::Engine;
+use mailcanary::agent::Listen;
 use mailcanary::tls::TlsContext;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -52,11 +53,12 @@ async fn get(addr: SocketAddr, tls: Option<&TlsContext>, path: &str, auth: Optio
         .unwrap_or(0)
 }
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A loopback listener for the agent, bound here so its address is known and nobody else can
+/// take the port before the agent serves it.
+fn bound() -> (Listen, SocketAddr) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    (Listen::Bound(l), addr)
 }
 
 async fn wait_up(addr: SocketAddr) {
@@ -85,11 +87,11 @@ async fn https_and_basic_auth() {
          basic_auth_username = \"prom\"\nbasic_auth_password_file = \"web.pw\"\n",
     )
     .unwrap();
-    let addr = free_addr();
+    let (listen, addr) = bound();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(mailcanary::agent::run(
         d.join("mailcanary.toml"),
-        Some(addr),
+        Some(listen),
         async {
             let _ = stop_rx.await;
         },
@@ -135,11 +137,11 @@ async fn plain_http_without_auth_by_default() {
         "[agent]\nregion = \"t\"\nledger_path = \"l.db\"\nhmac_key_file = \"hmac.key\"\n",
     )
     .unwrap();
-    let addr = free_addr();
+    let (listen, addr) = bound();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(mailcanary::agent::run(
         d.join("mailcanary.toml"),
-        Some(addr),
+        Some(listen),
         async {
             let _ = stop_rx.await;
         },

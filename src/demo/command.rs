@@ -39,6 +39,17 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     }
 }
 
+/// Binds the status page's listener before anything is printed, so that the URLs printed name
+/// the port the agent serves, the one the system picked when `--web.listen-address` says 0.
+fn bind_web(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), DemoError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| DemoError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| DemoError::Listen { addr, source })?;
+    Ok((listener, bound))
+}
+
 /// The demo's working directory: `--dir`, or a new directory in the system's temporary folder
 /// with a random suffix, mode 0700, created here. A predictable name (it used to end in the
 /// process id) let another local user create it first, or a symlink in its place, and so read
@@ -78,12 +89,14 @@ async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
         clients: opts.clients.clone(),
         ..DemoProbe::default()
     };
-    let config = write_config(&dir, server.addrs(), server.ca_pem(), opts.listen, &[probe])
-        .map_err(|source| DemoError::WriteConfig {
+    let (web, listen) = bind_web(opts.listen)?;
+    let config = write_config(&dir, server.addrs(), server.ca_pem(), listen, &[probe]).map_err(
+        |source| DemoError::WriteConfig {
             dir: dir.clone(),
             source,
-        })?;
-    let url = format!("http://{}", opts.listen);
+        },
+    )?;
+    let url = format!("http://{listen}");
     println!(
         "mailcanary demo: an embedded mail server (SMTP {} / {}, IMAP {} / {}, POP3 {} / {}) and\n\
          the agent probing it under {} client profile(s).\n\n  status page  {url}/\n  metrics      {url}/metrics\n  \
@@ -97,7 +110,12 @@ async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
         opts.clients.len(),
         config.display()
     );
-    let result = agent::run(config, Some(opts.listen), agent::termination()).await;
+    let result = agent::run(
+        config,
+        Some(agent::Listen::Bound(web)),
+        agent::termination(),
+    )
+    .await;
     server.shutdown().await;
     Ok(result?)
 }
@@ -115,19 +133,20 @@ async fn run_libero(opts: DemoOptions) -> Result<(), DemoError> {
         .await
         .map_err(DemoError::ServersStart)?;
     let dir = demo_dir(&opts)?;
+    let (web, listen) = bind_web(opts.listen)?;
     let probe = scenario::probe(speed, opts.clients.clone());
     let config = write_routed_config(
         &dir,
         &servers.routes(&opts.clients),
         &servers.ca_pem(),
-        opts.listen,
+        listen,
         &probe,
     )
     .map_err(|source| DemoError::WriteConfig {
         dir: dir.clone(),
         source,
     })?;
-    let url = format!("http://{}", opts.listen);
+    let url = format!("http://{listen}");
     println!(
         "mailcanary demo --scenario libero: a compressed replay of the Libero/Virgilio Mail outage\n\
          of January 2023, in {} phases over {} (speed {speed}). Times are UTC.\n\n  \
@@ -180,7 +199,11 @@ async fn run_libero(opts: DemoOptions) -> Result<(), DemoError> {
             _ = finished => {}
         }
     };
-    let mut agent = Box::pin(agent::run(config, Some(opts.listen), shutdown));
+    let mut agent = Box::pin(agent::run(
+        config,
+        Some(agent::Listen::Bound(web)),
+        shutdown,
+    ));
     // The agent runs until Ctrl-C (or the scenario's end with --exit-after-scenario); the
     // timeline stops early if the agent does.
     let (result, played) = tokio::select! {
