@@ -67,7 +67,7 @@ pub enum Listen {
     Address(SocketAddr),
     /// A listener its caller bound already, so that it knew the port before the agent started
     /// (the demo prints its URLs first).
-    Bound(std::net::TcpListener),
+    Bound(TcpListener),
 }
 
 /// Runs the agent until `shutdown` resolves, with the HTTP server's default options.
@@ -116,10 +116,6 @@ pub async fn run_with(
     let (listener, addr) = match listen {
         Some(Listen::Bound(l)) => {
             let addr = l.local_addr().unwrap_or(config.agent.listen_address);
-            let l = l
-                .set_nonblocking(true)
-                .and_then(|()| TcpListener::from_std(l))
-                .map_err(|source| AgentError::Bind { addr, source })?;
             (l, addr)
         }
         Some(Listen::Address(addr)) => (bind(addr).await?, addr),

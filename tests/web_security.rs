@@ -55,8 +55,8 @@ async fn get(addr: SocketAddr, tls: Option<&TlsContext>, path: &str, auth: Optio
 
 /// A loopback listener for the agent, bound here so its address is known and nobody else can
 /// take the port before the agent serves it.
-fn bound() -> (Listen, SocketAddr) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+async fn bound() -> (Listen, SocketAddr) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     (Listen::Bound(l), addr)
 }
@@ -87,7 +87,7 @@ async fn https_and_basic_auth() {
          basic_auth_username = \"prom\"\nbasic_auth_password_file = \"web.pw\"\n",
     )
     .unwrap();
-    let (listen, addr) = bound();
+    let (listen, addr) = bound().await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(mailcanary::agent::run(
         d.join("mailcanary.toml"),
@@ -137,7 +137,7 @@ async fn plain_http_without_auth_by_default() {
         "[agent]\nregion = \"t\"\nledger_path = \"l.db\"\nhmac_key_file = \"hmac.key\"\n",
     )
     .unwrap();
-    let (listen, addr) = bound();
+    let (listen, addr) = bound().await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(mailcanary::agent::run(
         d.join("mailcanary.toml"),

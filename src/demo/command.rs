@@ -41,9 +41,10 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
 
 /// Binds the status page's listener before anything is printed, so that the URLs printed name
 /// the port the agent serves, the one the system picked when `--web.listen-address` says 0.
-fn bind_web(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), DemoError> {
-    let listener =
-        std::net::TcpListener::bind(addr).map_err(|source| DemoError::Listen { addr, source })?;
+async fn bind_web(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), DemoError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DemoError::Listen { addr, source })?;
     let bound = listener
         .local_addr()
         .map_err(|source| DemoError::Listen { addr, source })?;
@@ -89,7 +90,7 @@ async fn run_plain(opts: DemoOptions) -> Result<(), DemoError> {
         clients: opts.clients.clone(),
         ..DemoProbe::default()
     };
-    let (web, listen) = bind_web(opts.listen)?;
+    let (web, listen) = bind_web(opts.listen).await?;
     let config = write_config(&dir, server.addrs(), server.ca_pem(), listen, &[probe]).map_err(
         |source| DemoError::WriteConfig {
             dir: dir.clone(),
@@ -133,7 +134,7 @@ async fn run_libero(opts: DemoOptions) -> Result<(), DemoError> {
         .await
         .map_err(DemoError::ServersStart)?;
     let dir = demo_dir(&opts)?;
-    let (web, listen) = bind_web(opts.listen)?;
+    let (web, listen) = bind_web(opts.listen).await?;
     let probe = scenario::probe(speed, opts.clients.clone());
     let config = write_routed_config(
         &dir,
