@@ -113,19 +113,20 @@ pub async fn run_with(
         metrics: metrics.clone(),
         status: status.clone(),
     };
-    let (listener, addr) = match listen {
-        Some(Listen::Bound(l)) => {
-            let addr = l.local_addr().unwrap_or(config.agent.listen_address);
-            (l, addr)
+    let listener = match listen {
+        Some(Listen::Bound(l)) => l,
+        other => {
+            let addr = match other {
+                Some(Listen::Address(a)) => a,
+                _ => config.agent.listen_address,
+            };
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Bind { addr, source })?
         }
-        Some(Listen::Address(addr)) => (bind(addr).await?, addr),
-        None => (
-            bind(config.agent.listen_address).await?,
-            config.agent.listen_address,
-        ),
     };
-    // The address bound, so that a listen address with port 0 logs the port the system chose.
-    let bound = listener.local_addr().unwrap_or(addr);
+    // The address bound: with port 0, the port the system chose, which the start-up line names.
+    let addr = listener.local_addr().unwrap_or(config.agent.listen_address);
     let security = Arc::new(security(&config, &web, addr)?);
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let app = web::router(
@@ -154,7 +155,7 @@ pub async fn run_with(
     let mut scheduler = Scheduler::new(shared);
     let instances = config.agent_instances();
     tracing::info!(
-        address = %bound, region = %region, probes = config.probes.len(), instances = instances.len(),
+        address = %addr, region = %region, probes = config.probes.len(), instances = instances.len(),
         shard = %config.effective_shard(), version = env!("CARGO_PKG_VERSION"), "mailcanary agent started"
     );
     warn_plaintext_auth(&instances);
@@ -182,12 +183,6 @@ pub async fn run_with(
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     Ok(())
-}
-
-async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| AgentError::Bind { addr, source })
 }
 
 /// TLS and basic auth for the HTTP side, from `--web.config.file` or the deprecated `[web]`
