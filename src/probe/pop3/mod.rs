@@ -140,12 +140,17 @@ impl Pop3Session {
 
     /// `TOP n 0` (the headers) or, with `whole`, `RETR n`, under `budget`. Not a recorded step
     /// of its own: the caller times a batch of them as one.
+    ///
+    /// `None` when the server says another session expunged the message after this one listed
+    /// it: a POP3 server need not lock the maildrop (Dovecot does not), so profiles sharing a
+    /// mailbox delete each other's listed messages. That message is gone, not a failure of this
+    /// cycle; any other `-ERR` still is one.
     pub async fn read(
         &mut self,
         n: u32,
         whole: bool,
         budget: Duration,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<Option<Vec<u8>>, Failure> {
         let st = Stage::Pop3Retr;
         let cmd = if whole {
             format!("RETR {n}")
@@ -154,8 +159,11 @@ impl Pop3Session {
         };
         let s = &mut self.s;
         within(st, budget, async move {
-            wire::command(s, st, &cmd).await?;
-            wire::message(s, st).await
+            match wire::command(s, st, &cmd).await {
+                Ok(_) => wire::message(s, st).await.map(Some),
+                Err(f) if wire::expunged(&f) => Ok(None),
+                Err(f) => Err(f),
+            }
         })
         .await
     }

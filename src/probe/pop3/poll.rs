@@ -298,7 +298,11 @@ impl Reader<'_> {
         rec.step_within(Stage::Pop3Retr, rec.remaining(), async {
             let mut out = Vec::new();
             for l in fresh {
-                let head = s.read(l.n, whole, step).await?;
+                // A message another session expunged since the listing is skipped: it is no
+                // longer in the mailbox to read.
+                let Some(head) = s.read(l.n, whole, step).await? else {
+                    continue;
+                };
                 let mine = canary::header(head_of(&head), canary::PROBE_HEADER).as_deref()
                     == Some(key.as_str());
                 if !mine {
@@ -308,7 +312,10 @@ impl Reader<'_> {
                 let raw = if whole {
                     head
                 } else {
-                    s.read(l.n, true, step).await?
+                    match s.read(l.n, true, step).await? {
+                        Some(raw) => raw,
+                        None => continue,
+                    }
                 };
                 out.push(((*l).clone(), raw));
             }

@@ -220,9 +220,12 @@ async fn uidl_top_retr_dele_and_quit_read_what_the_server_lists() {
         ]
     );
     let step = Duration::from_secs(1);
-    assert_eq!(s.read(2, false, step).await.unwrap(), b"X-A: 1\r\n\r\n");
     assert_eq!(
-        s.read(2, true, step).await.unwrap(),
+        s.read(2, false, step).await.unwrap().unwrap(),
+        b"X-A: 1\r\n\r\n"
+    );
+    assert_eq!(
+        s.read(2, true, step).await.unwrap().unwrap(),
         b"X-A: 1\r\n\r\n.dot-stuffed\r\nbody\r\n"
     );
     s.dele(2, step).await.unwrap();
@@ -253,6 +256,33 @@ async fn err_to_uidl_retr_dele_and_quit_fail_their_stage() {
     s.dele(1, step).await.unwrap();
     let f = s.quit(&mut rec).await.unwrap_err();
     assert_eq!((f.stage, f.reason), (Stage::Cleanup, Reason::Reset));
+}
+
+#[tokio::test]
+async fn a_message_expunged_by_another_session_is_skipped_and_the_session_goes_on() {
+    // Dovecot does not lock a POP3 maildrop: another profile's session on the same mailbox can
+    // expunge a message this one listed. Its -ERR says so; the next message still reads.
+    let (mut s, mut rec, got) = session_then(vec![
+        b("+OK\r\n1 aaa\r\n2 bbb\r\n.\r\n"),
+        b("-ERR Message 1 expunged.\r\n"),
+        b("+OK\r\nX-A: 2\r\n\r\n.\r\n"),
+        b("-ERR Message 2 expunged.\r\n"),
+    ])
+    .await;
+    let step = Duration::from_secs(1);
+    assert_eq!(s.uidl(&mut rec).await.unwrap().len(), 2);
+    assert_eq!(s.read(1, false, step).await.unwrap(), None);
+    assert_eq!(
+        s.read(2, false, step).await.unwrap().unwrap(),
+        b"X-A: 2\r\n\r\n"
+    );
+    assert_eq!(s.read(2, true, step).await.unwrap(), None);
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got[3..], ["UIDL", "TOP 1 0", "TOP 2 0", "RETR 2"]);
+    // Any other refusal of a listed message is still the cycle's failure.
+    let (mut s, _, _) = session_then(vec![b("-ERR [SYS/TEMP] storage busy\r\n")]).await;
+    let f = s.read(1, true, step).await.unwrap_err();
+    assert_eq!((f.stage, f.reason), (Stage::Pop3Retr, Reason::TempFail));
 }
 
 #[tokio::test]

@@ -153,6 +153,15 @@ pub fn err_reason(stage: Stage, text: &str) -> Reason {
     }
 }
 
+/// Whether a failed command's `-ERR` says its message was expunged by another session
+/// (Dovecot: `-ERR Message 2 expunged.`). No response code of RFC 2449 or RFC 3206 says so, so
+/// the words are read: a `-ERR` that names no expunge is never taken for one.
+pub fn expunged(f: &Failure) -> bool {
+    f.reason == Reason::PermFail
+        && f.detail.starts_with("-ERR ")
+        && f.detail.to_ascii_lowercase().contains("expunged")
+}
+
 /// Reads the body of a multi-line response (after its `+OK`), dot-unstuffed, handing each
 /// line to `each`; ends at the line holding a single dot.
 pub async fn multiline(
@@ -217,6 +226,21 @@ mod tests {
         assert_eq!(err_reason(l, "bad password"), Reason::AuthRejected);
         assert_eq!(err_reason(Stage::Pop3List, "no UIDL"), Reason::PermFail);
         assert_eq!(err_reason(Stage::Pop3Retr, "[AUTH"), Reason::PermFail);
+        let retr = |t: &str| {
+            Failure::new(
+                Stage::Pop3Retr,
+                err_reason(Stage::Pop3Retr, t),
+                format!("-ERR {t}"),
+            )
+        };
+        assert!(expunged(&retr("Message 2 expunged.")));
+        assert!(!expunged(&retr("no such message")));
+        assert!(!expunged(&retr("[SYS/TEMP] expunged, try later")));
+        assert!(!expunged(&Failure::new(
+            Stage::Pop3Retr,
+            Reason::PermFail,
+            "expunged"
+        )));
     }
 
     #[test]
