@@ -33,6 +33,20 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mailcanary")
 }
 
+/// `target/test-output/<name>`, emptied: where a test keeps what is worth reading after it
+/// ends (an agent's log, the pages it served), whether it passed or not.
+pub fn output_dir(name: &str) -> PathBuf {
+    // target/<profile>/mailcanary → target/test-output/<name>
+    let target = Path::new(bin())
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir");
+    let dir = target.join("test-output").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("output dir");
+    dir
+}
+
 /// `mailcanary report --since 1h` for `config`, as text or JSON; panics if it fails.
 pub fn report(config: &Path, json: bool) -> String {
     let mut cmd = Command::new(bin());
