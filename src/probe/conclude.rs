@@ -37,13 +37,12 @@ pub(crate) fn load_login(
     Ok(Some((ep.username.clone(), secret)))
 }
 
-/// Ends a cycle that began at `began` with `failures` (in the order met): one ledger
+/// Ends a cycle that began at `began` with the failures in `report.met`: one ledger
 /// transaction declares lost what is overdue, records this cycle and counts what is open; then
 /// the report gets its failure, transcript and duration.
 pub(crate) async fn conclude(
     ctx: &CycleCtx,
     owner: &Owner,
-    mut failures: Vec<Failure>,
     mem: &mut InstanceMemory,
     rec: &mut Recorder,
     report: &mut CycleReport,
@@ -51,7 +50,7 @@ pub(crate) async fn conclude(
 ) {
     let started = report.started;
     // One transaction: declare lost what is overdue, record this cycle, count what is open.
-    let first = reported(&failures).map(|f| (f.stage.as_str(), f.reason.as_str()));
+    let first = reported(&report.met).map(|f| (f.stage.as_str(), f.reason.as_str()));
     let (ledger, o) = (ctx.ledger.clone(), owner.clone());
     let (now, started_at) = (ledger::now(), ledger::unix(started));
     let end = ledger
@@ -67,11 +66,11 @@ pub(crate) async fn conclude(
         }
         Err(e) => {
             mem.open = None;
-            failures.push(local_fault(Stage::Delivery, e))
+            report.met.push(local_fault(Stage::Delivery, e))
         }
     }
     report.recorded = true;
-    report.failure = reported(&failures).cloned();
+    report.failure = reported(&report.met).cloned();
     if report.failure.is_some() {
         // Whatever went wrong, the next cycle asks the server what it offers.
         mem.caps = None;

@@ -52,6 +52,9 @@ pub struct CycleReport {
     pub steps: Vec<StepRecord>,
     /// The first failure in mail-path order; `None` means success.
     pub failure: Option<Failure>,
+    /// Every failure met so far, in the order the cycle met them: what `failure` is chosen
+    /// from, at the cycle's end or when it is cut off from outside.
+    pub met: Vec<Failure>,
     pub canary_id: Option<String>,
     pub accepted: Option<Accepted>,
     /// This cycle's canary: SMTP accepted → visible.
@@ -89,6 +92,7 @@ impl CycleReport {
             duration: Duration::ZERO,
             steps: Vec::new(),
             failure: None,
+            met: Vec::new(),
             canary_id: None,
             accepted: None,
             delivery: None,

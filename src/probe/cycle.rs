@@ -20,7 +20,7 @@
 
 use super::canary;
 use super::conclude::{conclude, mark_accepted, send};
-pub(crate) use super::conclude::{load_login, owner};
+pub(crate) use super::conclude::{load_login, owner, reported};
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory, Landed};
 use super::imap::{ImapLogin, ImapSession};
 use super::junk;
@@ -49,14 +49,14 @@ pub async fn run(
         return super::pop3::poll::run(ctx, inst, mem, rec, report).await;
     }
     let began = Instant::now();
-    let mut failures: Vec<Failure> = Vec::new();
     let owner = owner(inst);
     let p = &inst.probe;
     let c = &inst.client;
     let Some(imap_ep) = p.imap.as_ref() else {
         // Validation requires [imap] for a profile that reads over IMAP.
         let f = Failure::new(Stage::ImapConnect, Reason::Internal, "no [imap] endpoint");
-        return conclude(ctx, &owner, vec![f], mem, rec, report, began).await;
+        report.met.push(f);
+        return conclude(ctx, &owner, mem, rec, report, began).await;
     };
 
     // IMAP first, so IDLE is armed before the canary can arrive.
@@ -92,14 +92,14 @@ pub async fn run(
                     Some(s)
                 }
                 Err(f) => {
-                    failures.push(f);
+                    report.met.push(f);
                     None
                 }
             }
         }
         Ok(None) => None,
         Err(f) => {
-            failures.push(f);
+            report.met.push(f);
             None
         }
     };
@@ -110,7 +110,7 @@ pub async fn run(
             mem.since_sweep = 0;
             swept = true;
             if let Err(f) = sweep(ctx, s, rec, &owner, mem, report, &mut to_delete).await {
-                failures.push(f);
+                report.met.push(f);
                 imap = None;
             }
         } else {
@@ -120,7 +120,7 @@ pub async fn run(
     let watch_idle = matches!(c.watch, Watch::Idle);
     if let Some(s) = imap.as_mut().filter(|s| watch_idle && s.caps.idle) {
         if let Err(f) = s.start_idle(rec).await {
-            failures.push(f);
+            report.met.push(f);
             imap = None;
         }
     }
@@ -138,7 +138,7 @@ pub async fn run(
     let accepted = match accepted {
         Ok(a) => Some(a),
         Err(f) => {
-            failures.push(f);
+            report.met.push(f);
             None
         }
     };
@@ -167,7 +167,7 @@ pub async fn run(
     let watched = match marked {
         Ok(()) => watched,
         Err(f) => {
-            failures.push(f);
+            report.met.push(f);
             None
         }
     };
@@ -189,11 +189,11 @@ pub async fn run(
                 {
                     Ok(true) => report.delivery = Some(seen.saturating_duration_since(acc.at)),
                     Ok(false) => {}
-                    Err(f) => failures.push(f),
+                    Err(f) => report.met.push(f),
                 }
                 mem.examined.extend(uids);
             }
-            Ok(None) => failures.push(Failure::new(
+            Ok(None) => report.met.push(Failure::new(
                 Stage::Delivery,
                 Reason::NotDelivered,
                 format!(
@@ -201,7 +201,7 @@ pub async fn run(
                     humantime::format_duration(p.deadline)
                 ),
             )),
-            Err(f) => failures.push(f),
+            Err(f) => report.met.push(f),
         }
     }
     if let Some(mut s) = imap.take() {
@@ -212,11 +212,12 @@ pub async fn run(
                 Ok(()) => to_delete.iter().for_each(|u| {
                     mem.examined.remove(u);
                 }),
-                Err(f) => failures.push(f),
+                Err(f) => report.met.push(f),
             }
         }
         // Not in the mailbox by the deadline, or a sweep of earlier canaries: look in Junk.
-        let missing = failures
+        let missing = report
+            .met
             .iter()
             .position(|f| f.stage == Stage::Delivery && f.reason == Reason::NotDelivered);
         if missing.is_some() || swept {
@@ -227,22 +228,22 @@ pub async fn run(
                         .as_ref()
                         .is_some_and(|id| found.settled.contains(id));
                     if let (Some(i), true) = (missing, this_one) {
-                        failures[i] = Failure::new(
+                        report.met[i] = Failure::new(
                             Stage::Delivery,
                             Reason::Junk,
                             format!("filed into {} instead of {}", found.folder, p.mailbox),
                         );
                     }
                 }
-                Err(f) => failures.push(f),
+                Err(f) => report.met.push(f),
             }
         }
         let checked = super::sentinel::check(ctx, &mut s, rec, inst, mem).await;
         report.sentinel = checked.intact;
-        failures.extend(checked.failure);
+        report.met.extend(checked.failure);
         s.close(rec.budget());
     }
 
-    failures.extend(super::verdicts::expected(p, report));
-    conclude(ctx, &owner, failures, mem, rec, report, began).await;
+    report.met.extend(super::verdicts::expected(p, report));
+    conclude(ctx, &owner, mem, rec, report, began).await;
 }

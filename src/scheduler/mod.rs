@@ -11,7 +11,7 @@
 use crate::config::Instance;
 use crate::events;
 use crate::metrics::Metrics;
-use crate::probe::cycle::{CycleReport, InstanceMemory};
+use crate::probe::cycle::{reported, CycleReport, InstanceMemory};
 use crate::probe::recorder::{later, Recorder};
 use crate::probe::{Failure, Reason, Stage};
 use crate::status::StatusBoard;
@@ -211,8 +211,9 @@ async fn run_instance(
 }
 
 /// Runs one cycle under its hard deadline. A cycle cut off by that deadline is a `timeout` at
-/// the stage it was in, and keeps what it had found: the outcomes it settled are in the ledger
-/// already, so they are counted like those of any other cycle.
+/// the stage it was in, unless it had met a failure before (the first one met is reported, as
+/// at any end of a cycle), and keeps what it had found: the outcomes it settled are in the
+/// ledger already, so they are counted like those of any other cycle.
 pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemory) -> CycleReport {
     events::cycle_started(&shared.metrics, inst);
     let budget = cycle_budget(inst);
@@ -228,11 +229,14 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
     .await;
     if outcome.is_err() {
         let stage = rec.current.unwrap_or(Stage::Delivery);
-        report.failure = Some(Failure::new(
+        // A failure met before the cut-off comes first, as in a cycle that ends by itself:
+        // IMAP refused, then SMTP stuck past the deadline, is an IMAP failure.
+        report.met.push(Failure::new(
             stage,
             Reason::Timeout,
             "cycle deadline exceeded",
         ));
+        report.failure = reported(&report.met).cloned();
         report.duration = began.elapsed();
         report.steps = std::mem::take(&mut rec.steps);
         report.certs = std::mem::take(&mut rec.certs);

@@ -126,7 +126,7 @@ impl Cycles for Script {
         &'a self,
         inst: &'a Instance,
         mem: &'a mut InstanceMemory,
-        _rec: &'a mut Recorder,
+        rec: &'a mut Recorder,
         report: &'a mut CycleReport,
     ) -> BoxFuture<'a, ()> {
         async move {
@@ -135,6 +135,12 @@ impl Cycles for Script {
             self.note(&key, mem.cycles, Event::Start);
             let id = format!("{key}#{}", mem.cycles);
             report.settled.push((id, Outcome::OnTime, 0.5));
+            if inst.probe.name == REFUSED_THEN_STUCK {
+                // IMAP refused, then stuck in the SMTP DATA step.
+                let refused = Failure::new(Stage::ImapConnect, Reason::Refused, "scripted");
+                report.met.push(refused);
+                rec.current = Some(Stage::Data);
+            }
             let takes = self.takes.get(&inst.probe.name).copied();
             tokio::time::sleep(takes.unwrap_or(Duration::from_secs(1))).await;
             let pattern = self.fails.get(&inst.probe.name).copied().unwrap_or("");
@@ -158,6 +164,9 @@ impl Cycles for Script {
         async {}.boxed()
     }
 }
+
+/// The probe whose cycles meet an IMAP refusal, then hang in SMTP past the hard deadline.
+const REFUSED_THEN_STUCK: &str = "refused_then_stuck";
 
 /// Instances of probes given as (name, extra TOML for the probe), one client each.
 fn instances(probes: &[(&str, &str)]) -> Vec<Instance> {
@@ -334,6 +343,27 @@ async fn a_timed_out_cycle_keeps_the_outcomes_it_settled() {
     assert_eq!(m.delivery.get_sample_count(), 1);
     let timeouts = m.failures.with_label_values(&["delivery", "timeout"]).get();
     assert_eq!(timeouts, 1, "the cycle failed as a timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cycle_cut_off_reports_the_first_failure_it_met() {
+    // A cycle that ends by itself reports its first failure; cut off, it must do the same, or
+    // an IMAP outage with a slow SMTP server would read as an SMTP failure.
+    let script = Script::taking(&[(REFUSED_THEN_STUCK, 600 * S)]);
+    let (mut sched, metrics) = scheduler(&script);
+    let probe = "interval = \"1h\"\njitter = \"1ms\"\ndeadline = \"1s\"\ntimeout = \"1s\"";
+    sched.apply(instances(&[(REFUSED_THEN_STUCK, probe)]), None);
+    tokio::time::sleep(10 * S).await;
+    let key = format!("{REFUSED_THEN_STUCK}/ios_mail");
+    assert_eq!(*script.cut_off.lock().expect("cut off"), [key.as_str()]);
+    let m = metrics.instance(&key).expect("registered");
+    let count = |stage, reason| m.failures.with_label_values(&[stage, reason]).get();
+    assert_eq!(count("imap_connect", "refused"), 1, "the first failure met");
+    assert_eq!(
+        count("data", "timeout"),
+        0,
+        "not the step it was cut off in"
+    );
 }
 
 /// What the availability alerts count: failed and successful cycles in a row, 0 again after

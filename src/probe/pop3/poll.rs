@@ -41,18 +41,18 @@ pub(crate) async fn run(
     report: &mut CycleReport,
 ) {
     let began = Instant::now();
-    let mut failures: Vec<Failure> = Vec::new();
     let owner = owner(inst);
     let p = &inst.probe;
     let Some((ep, side)) = p.reader(&inst.client) else {
         // Validation requires [pop3] for a profile that reads over POP3.
         let f = Failure::new(Stage::Pop3Connect, Reason::Internal, "no [pop3] endpoint");
-        return conclude(ctx, &owner, vec![f], mem, rec, report, began).await;
+        report.met.push(f);
+        return conclude(ctx, &owner, mem, rec, report, began).await;
     };
     let creds = match load_login(ep, side.auth, Stage::Pop3Login) {
         Ok(c) => c,
         Err(f) => {
-            failures.push(f);
+            report.met.push(f);
             None
         }
     };
@@ -74,7 +74,7 @@ pub(crate) async fn run(
         if sweep_due(mem) {
             mem.since_sweep = 0;
             if let Err(f) = r.session(rec, mem, report, None).await {
-                failures.push(f);
+                report.met.push(f);
                 reading = false;
             }
         } else {
@@ -93,7 +93,7 @@ pub(crate) async fn run(
     let accepted = match send(ctx, inst, &owner, &canary, rec).await {
         Ok(a) => Some(a),
         Err(f) => {
-            failures.push(f);
+            report.met.push(f);
             None
         }
     };
@@ -102,7 +102,7 @@ pub(crate) async fn run(
         // Settling needs the acceptance on record (the delay counts from it), so it is
         // recorded before the first poll; when it cannot be, a later sweep settles the canary.
         match mark_accepted(ctx, &canary.id, acc).await {
-            Err(f) => failures.push(f),
+            Err(f) => report.met.push(f),
             Ok(()) => {
                 if let Some(r) = reader.as_ref().filter(|_| reading) {
                     let interval = match inst.client.watch {
@@ -114,7 +114,7 @@ pub(crate) async fn run(
                         Ok(Some(seen)) => {
                             report.delivery = Some(seen.saturating_duration_since(acc.at));
                         }
-                        Ok(None) => failures.push(Failure::new(
+                        Ok(None) => report.met.push(Failure::new(
                             Stage::Delivery,
                             Reason::NotDelivered,
                             format!(
@@ -122,14 +122,16 @@ pub(crate) async fn run(
                                 humantime::format_duration(p.deadline)
                             ),
                         )),
-                        Err(f) => failures.push(f),
+                        Err(f) => report.met.push(f),
                     }
                 }
             }
         }
     }
-    failures.extend(crate::probe::verdicts::expected(&inst.probe, report));
-    conclude(ctx, &owner, failures, mem, rec, report, began).await;
+    report
+        .met
+        .extend(crate::probe::verdicts::expected(&inst.probe, report));
+    conclude(ctx, &owner, mem, rec, report, began).await;
 }
 
 /// What a POP3 session of this instance needs.
