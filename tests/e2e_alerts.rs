@@ -118,7 +118,8 @@ fn on_call_replay_of_an_outage() {
     let _lock = stack::exclusive();
     stack::require_up();
     support::mailbox::empty(USER);
-    let dir = tempfile::tempdir().expect("tempdir");
+    // The agent's log is kept there, for a failure to be read after the run.
+    let dir = support::agent::output_dir("e2e_alerts");
     let spec = ProbeSpec {
         name: PROBE,
         user: USER,
@@ -128,7 +129,7 @@ fn on_call_replay_of_an_outage() {
         extra: PROBE_TOML,
     };
     let origin = Instant::now();
-    let s = Session::start(dir.path(), spec, SCRAPE);
+    let s = Session::start(&dir, spec, SCRAPE);
     let mut r = Replay {
         s,
         timeline: Timeline::default(),

@@ -102,7 +102,11 @@ impl Session {
         let secs = since.elapsed().as_secs().max(1);
         let q = format!(r#"max_over_time(ALERTS{{{matcher}}}[{secs}s])"#);
         let got = self.series(&q);
-        assert!(got.is_empty(), "{matcher} {what}: {got:?}");
+        assert!(
+            got.is_empty(),
+            "{matcher} {what}: {got:?}\n--- the agent's failed cycles, oldest first ---\n{}",
+            self.agent.failure_lines(40)
+        );
     }
 }
 
