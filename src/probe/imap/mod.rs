@@ -36,9 +36,13 @@ mod login;
 mod push;
 pub use command::{classify, status_reason};
 use std::time::Duration;
+use tokio::io::BufWriter;
 
-/// The connection async-imap reads and writes: plain or TLS, its responses bounded.
-pub type Conn = Bounded<net::Conn, limits::ImapScan>;
+/// The connection async-imap reads and writes: plain or TLS, its responses bounded, its writes
+/// held until async-imap flushes. async-imap writes a command in four pieces (tag, space,
+/// command, CRLF) and flushes after each command; unbuffered, every piece became a TLS record
+/// and a system call of its own, and a segment the server woke up for.
+pub type Conn = Bounded<BufWriter<net::Conn>, limits::ImapScan>;
 
 /// The folder canaries are moved to when the server has MOVE but not UIDPLUS.
 pub const TRASH_FOLDER: &str = "mailcanary-trash";
@@ -106,7 +110,8 @@ impl ImapSession {
             greeting: Stage::ImapGreeting,
         };
         let (conn, target) = net::open(rec, tls, ep, proto, stages).await?;
-        let bounded = |c: net::Conn| Conn::new(c, limits::ImapScan::new(max_literal));
+        let bounded =
+            |c: net::Conn| Conn::new(BufWriter::new(c), limits::ImapScan::new(max_literal));
         let mut client = Client::new(bounded(conn));
         let sasl_ir = rec.step(Stage::ImapGreeting, greeting(&mut client)).await?;
         if proto.tls == TlsMode::StartTls {
@@ -117,7 +122,8 @@ impl ImapSession {
                         .run_command_and_check_ok("STARTTLS", None)
                         .await
                         .map_err(|e| classify(Stage::ImapTls, &e))?;
-                    let tcp = match client.into_inner().into_inner() {
+                    // Nothing is left in the write buffer: STARTTLS was flushed and answered.
+                    let tcp = match client.into_inner().into_inner().into_inner() {
                         net::Conn::Plain(t) => t,
                         _ => {
                             return Err(Failure::new(Stage::ImapTls, Reason::Internal, "not plain"))
