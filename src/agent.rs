@@ -70,6 +70,13 @@ pub enum Listen {
     Bound(TcpListener),
 }
 
+/// Binds the HTTP endpoints' listener at `addr` (port 0: the system picks one).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Bind { addr, source })
+}
+
 /// Runs the agent until `shutdown` resolves, with the HTTP server's default options.
 pub async fn run(
     config_path: PathBuf,
@@ -115,15 +122,8 @@ pub async fn run_with(
     };
     let listener = match listen {
         Some(Listen::Bound(l)) => l,
-        other => {
-            let addr = match other {
-                Some(Listen::Address(a)) => a,
-                _ => config.agent.listen_address,
-            };
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| AgentError::Bind { addr, source })?
-        }
+        Some(Listen::Address(a)) => bind(a).await?,
+        None => bind(config.agent.listen_address).await?,
     };
     // The address bound: with port 0, the port the system chose, which the start-up line names.
     let addr = listener.local_addr().unwrap_or(config.agent.listen_address);

@@ -41,13 +41,13 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
 
 /// Binds the status page's listener before anything is printed, so that the URLs printed name
 /// the port the agent serves, the one the system picked when `--web.listen-address` says 0.
-async fn bind_web(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), DemoError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| DemoError::Listen { addr, source })?;
+async fn bind_web(
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), agent::AgentError> {
+    let listener = agent::bind(addr).await?;
     let bound = listener
         .local_addr()
-        .map_err(|source| DemoError::Listen { addr, source })?;
+        .map_err(|source| agent::AgentError::Bind { addr, source })?;
     Ok((listener, bound))
 }
 

@@ -24,11 +24,6 @@ pub enum DemoError {
         scenario::IOS_CLIENT
     )]
     NeedsIosClient,
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
     #[error("cannot start the embedded mail server: {0}")]
     ServerStart(std::io::Error),
     #[error("cannot start the embedded mail servers: {0}")]
