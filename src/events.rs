@@ -113,8 +113,9 @@ fn report(metrics: &InstanceMetrics, status: &StatusBoard, inst: &Instance, r: &
     // fault, and neither as a failed cycle (no failure counter, no consecutive failure, so no
     // availability alert) nor as a successful one. The cycle picks a mail failure over a local
     // one when it has both.
-    let local = r.failure.as_ref().filter(|f| f.reason == Reason::Internal);
-    match (&r.failure, local) {
+    let failure = r.failure();
+    let local = failure.filter(|f| f.reason == Reason::Internal);
+    match (failure, local) {
         (_, Some(f)) => {
             metrics.local_faults.inc();
             tracing::error!(probe = l[0], client = l[1], region = l[2], stage = %f.stage,
@@ -168,12 +169,12 @@ fn report(metrics: &InstanceMetrics, status: &StatusBoard, inst: &Instance, r: &
         let delivery = r.delivery.map(|d| d.as_secs_f64());
         if local.is_none() {
             s.history
-                .push_back((now, if r.failure.is_none() { delivery } else { None }));
+                .push_back((now, delivery.filter(|_| failure.is_none())));
             while s.history.len() > HISTORY {
                 s.history.pop_front();
             }
         }
-        match &r.failure {
+        match failure {
             Some(f) if f.reason == Reason::Internal => {
                 // The instance keeps its state: the cycle could not tell either way.
                 s.failures.push_front(FailureView {

@@ -244,7 +244,7 @@ pub fn transcript(inst: &Instance, r: &CycleReport) -> String {
     if let Some(l) = &r.landed {
         out.push_str(&landed(inst, l));
     }
-    match &r.failure {
+    match r.failure() {
         None => {
             let _ = writeln!(
                 out,

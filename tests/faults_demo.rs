@@ -81,8 +81,7 @@ async fn every_fault_server_row_is_classified_exactly_and_within_the_deadline() 
             ran.wall.as_secs_f64(),
             ran.budget.as_secs_f64(),
             ran.report
-                .failure
-                .as_ref()
+                .failure()
                 .map(|f| f.to_string())
                 .unwrap_or_else(|| "success".into())
         );
@@ -117,7 +116,7 @@ async fn a_late_canary_is_settled_late_by_the_next_cycle() {
     let shared = shared(&st.config);
     let mut mem = InstanceMemory::default();
     let first = run_cycle(&shared, &inst, &mut mem).await;
-    let f = first.report.failure.clone().expect("first cycle fails");
+    let f = first.report.failure().cloned().expect("first cycle fails");
     assert_eq!(
         (f.stage.as_str(), f.reason.as_str()),
         ("delivery", "not_delivered")
@@ -151,7 +150,11 @@ async fn a_pop3_session_dropped_at_quit_deletes_nothing_and_the_next_deletes_onc
     let shared = shared(&st.config);
     let mut mem = InstanceMemory::default();
     let first = run_cycle(&shared, &inst, &mut mem).await;
-    let f = first.report.failure.clone().expect("the first cycle fails");
+    let f = first
+        .report
+        .failure()
+        .cloned()
+        .expect("the first cycle fails");
     assert_eq!((f.stage.as_str(), f.reason.as_str()), ("cleanup", "reset"));
     let id = first.report.canary_id.clone().expect("canary id");
     let found = |id: &str| {
@@ -221,8 +224,7 @@ async fn slow_at_every_step(profile: &str) -> Result<(), String> {
     );
     let pair = ran
         .report
-        .failure
-        .as_ref()
+        .failure()
         .map(|f| (f.stage.as_str(), f.reason.as_str()));
     let slowest_step = ran
         .report

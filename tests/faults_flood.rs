@@ -114,8 +114,7 @@ async fn flooding_servers_fail_promptly_as_protocol_errors_with_flat_memory() {
             peak,
             growth,
             ran.report
-                .failure
-                .as_ref()
+                .failure()
                 .map(|f| f.to_string())
                 .unwrap_or_default()
         );
@@ -159,7 +158,7 @@ async fn the_literal_limit_is_the_probes_imap_max_literal() {
     let within = fetch_literal(200_000, "").await;
     let over = fetch_literal(200_000, "imap_max_literal = 131072").await;
     let failure = |ran: &faults_common::Ran| {
-        let f = ran.report.failure.clone().expect("the cycle fails");
+        let f = ran.report.failure().cloned().expect("the cycle fails");
         println!("{f}");
         (f.stage, f.reason, f.detail)
     };

@@ -121,8 +121,7 @@ fn run_row(rt: &tokio::runtime::Runtime, row: &Row) -> Vec<String> {
         ran.wall.as_secs_f64(),
         ran.budget.as_secs_f64(),
         ran.report
-            .failure
-            .as_ref()
+            .failure()
             .map(|f| f.to_string())
             .unwrap_or_else(|| "success".into())
     );

@@ -70,8 +70,7 @@ pub(crate) async fn conclude(
         }
     }
     report.recorded = true;
-    report.failure = reported(&report.met).cloned();
-    if report.failure.is_some() {
+    if report.failure().is_some() {
         // Whatever went wrong, the next cycle asks the server what it offers.
         mem.caps = None;
     }

@@ -3,6 +3,7 @@
 //! a cycle (watch, settle, sentinel check) and the cycle that runs them all read these types
 //! without importing each other.
 
+use super::conclude::reported;
 use super::imap::Caps;
 use super::recorder::StepRecord;
 use super::smtp::Accepted;
@@ -50,10 +51,8 @@ pub struct CycleReport {
     /// How long the cycle took, start to end.
     pub duration: Duration,
     pub steps: Vec<StepRecord>,
-    /// The first failure in mail-path order; `None` means success.
-    pub failure: Option<Failure>,
-    /// Every failure met so far, in the order the cycle met them: what `failure` is chosen
-    /// from, at the cycle's end or when it is cut off from outside.
+    /// Every failure met so far, in the order the cycle met them: what
+    /// [`CycleReport::failure`] is chosen from, at the cycle's end or when it is cut off.
     pub met: Vec<Failure>,
     pub canary_id: Option<String>,
     pub accepted: Option<Accepted>,
@@ -91,7 +90,6 @@ impl CycleReport {
             started,
             duration: Duration::ZERO,
             steps: Vec::new(),
-            failure: None,
             met: Vec::new(),
             canary_id: None,
             accepted: None,
@@ -106,7 +104,13 @@ impl CycleReport {
         }
     }
 
+    /// The failure the cycle reports: the first failure of the mail service it met, else the
+    /// first fault of the agent itself (see [`reported`]); `None` means success.
+    pub fn failure(&self) -> Option<&Failure> {
+        reported(&self.met)
+    }
+
     pub fn success(&self) -> bool {
-        self.failure.is_none()
+        self.failure().is_none()
     }
 }

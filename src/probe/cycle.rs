@@ -20,7 +20,7 @@
 
 use super::canary;
 use super::conclude::{conclude, mark_accepted, send};
-pub(crate) use super::conclude::{load_login, owner, reported};
+pub(crate) use super::conclude::{load_login, owner};
 pub use super::context::{CycleCtx, CycleReport, InstanceMemory, Landed};
 use super::imap::{ImapLogin, ImapSession};
 use super::junk;

@@ -46,8 +46,7 @@ impl Cycles for CycleCtx {
     ) -> BoxFuture<'a, ()> {
         let owner = cycle::owner(inst);
         let failure = report
-            .failure
-            .as_ref()
+            .failure()
             .map(|f| (f.stage.as_str(), f.reason.as_str()));
         let started_at = ledger::unix(report.started);
         let ledger = self.ledger.clone();

@@ -11,7 +11,7 @@
 use crate::config::Instance;
 use crate::events;
 use crate::metrics::Metrics;
-use crate::probe::cycle::{reported, CycleReport, InstanceMemory};
+use crate::probe::cycle::{CycleReport, InstanceMemory};
 use crate::probe::recorder::{later, Recorder};
 use crate::probe::{Failure, Reason, Stage};
 use crate::status::StatusBoard;
@@ -236,7 +236,6 @@ pub async fn run_cycle(shared: &Shared, inst: &Instance, mem: &mut InstanceMemor
             Reason::Timeout,
             "cycle deadline exceeded",
         ));
-        report.failure = reported(&report.met).cloned();
         report.duration = began.elapsed();
         report.steps = std::mem::take(&mut rec.steps);
         report.certs = std::mem::take(&mut rec.certs);

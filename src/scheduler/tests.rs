@@ -147,7 +147,7 @@ impl Cycles for Script {
             let nth = usize::try_from(mem.cycles - 1).unwrap_or(usize::MAX);
             if pattern.as_bytes().get(nth) == Some(&b'F') {
                 let refused = Failure::new(Stage::ImapConnect, Reason::Refused, "scripted");
-                report.failure = Some(refused);
+                report.met.push(refused);
             }
             report.recorded = true;
             self.note(&key, mem.cycles, Event::End);

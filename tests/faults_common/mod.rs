@@ -137,7 +137,7 @@ pub struct Ran {
 impl Ran {
     /// (stage, reason) of the cycle's failure, if it failed.
     pub fn pair(&self) -> Option<(Stage, Reason)> {
-        self.report.failure.as_ref().map(|f| (f.stage, f.reason))
+        self.report.failure().map(|f| (f.stage, f.reason))
     }
 
     /// `mailcanary_probe_success` of the instance after the cycle.
@@ -218,7 +218,7 @@ pub fn check(row: &Row, ran: &Ran) -> Vec<String> {
             row.id,
             row.stage,
             row.reason,
-            ran.report.failure.as_ref().map(|f| f.to_string())
+            ran.report.failure().map(|f| f.to_string())
         ));
     }
     if ran.success_gauge() != 0 || ran.failures_counted(row.stage, row.reason) != 1 {
@@ -253,7 +253,7 @@ pub fn check(row: &Row, ran: &Ran) -> Vec<String> {
         ));
     }
     if let Some(reply) = &row.reply {
-        let detail = ran.report.failure.as_ref().map(|f| f.detail.as_str());
+        let detail = ran.report.failure().map(|f| f.detail.as_str());
         if !detail.is_some_and(|d| d.contains(reply.as_str())) {
             bad.push(format!(
                 "{}: failure detail {detail:?} lacks the reply {reply:?}",
