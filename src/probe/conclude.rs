@@ -3,7 +3,7 @@
 //! the cycle (lost canaries, the cycle's record, the failure it reports).
 
 use super::canary;
-use super::context::{CycleCtx, CycleReport, InstanceMemory};
+use super::context::{reported, CycleCtx, CycleReport, InstanceMemory};
 use super::fault::{local_fault, LocalFault};
 use super::recorder::Recorder;
 use super::smtp::{self, Accepted, SmtpSession};
@@ -77,16 +77,6 @@ pub(crate) async fn conclude(
     report.steps = std::mem::take(&mut rec.steps);
     report.certs = std::mem::take(&mut rec.certs);
     report.duration = began.elapsed();
-}
-
-/// The failure a cycle reports: the first failure of the mail service, in the order the cycle
-/// met them; only when there is none, the first fault of the agent itself (reason `internal`),
-/// which is then not counted as a failed cycle (see `events`).
-pub(crate) fn reported(failures: &[Failure]) -> Option<&Failure> {
-    failures
-        .iter()
-        .find(|f| f.reason != Reason::Internal)
-        .or_else(|| failures.first())
 }
 
 /// Sends the canary, recording it in the ledger before DATA (the caller records the 250, see

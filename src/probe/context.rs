@@ -3,11 +3,10 @@
 //! a cycle (watch, settle, sentinel check) and the cycle that runs them all read these types
 //! without importing each other.
 
-use super::conclude::reported;
 use super::imap::Caps;
 use super::recorder::StepRecord;
 use super::smtp::Accepted;
-use super::Failure;
+use super::{Failure, Reason};
 use crate::landing::Landing;
 use crate::ledger::{Ledger, Outcome};
 use crate::secret::KeyRing;
@@ -113,4 +112,14 @@ impl CycleReport {
     pub fn success(&self) -> bool {
         self.failure().is_none()
     }
+}
+
+/// The failure a cycle reports: the first failure of the mail service, in the order the cycle
+/// met them; only when there is none, the first fault of the agent itself (reason `internal`),
+/// which is then not counted as a failed cycle (see `events`).
+pub(crate) fn reported(failures: &[Failure]) -> Option<&Failure> {
+    failures
+        .iter()
+        .find(|f| f.reason != Reason::Internal)
+        .or_else(|| failures.first())
 }
