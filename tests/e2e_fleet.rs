@@ -121,6 +121,41 @@ fn global_never(t: &Topology, names: &[&str], since: Instant) {
     );
 }
 
+/// Waits until the fleet is quiet again after an outage: on the global Prometheus every region
+/// reports every probe with no failed cycle left, no mail-down alert is pending or firing, and
+/// no Alertmanager still holds one. One region's recovery is enough to resolve the quorum
+/// alert; the next phase must not begin while the other region still counts failures, or that
+/// region alone is down for a moment and its one-region alert fires.
+fn wait_recovered(t: &Topology) {
+    let names = MAIL_DOWN.join("|");
+    let failing = "probe_region:mailcanary_probe_consecutive_failures:min > 0";
+    let seen = "count by (probe) (probe_region:mailcanary_probe_consecutive_failures:min)";
+    let alerts = format!("ALERTS{{alertname=~\"{names}\"}}");
+    let start = Instant::now();
+    loop {
+        let empty = |q: &str| {
+            (t.global.try_query(q).ok()).is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
+        };
+        let every_region = (t.global.try_query(seen).ok()).is_some_and(|v| {
+            v.as_array()
+                .is_some_and(|a| a.len() == PROBES.len() && a.iter().all(|s| s["value"][1] == "2"))
+        });
+        let held = (t.ams.iter()).any(|am| MAIL_DOWN.iter().any(|n| am.holds(n)));
+        if every_region && empty(failing) && empty(&alerts) && !held {
+            println!("   all regions recovered after {:?}", start.elapsed());
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the fleet did not recover: {:?} / {:?}\n{}",
+            t.global.try_query(failing),
+            t.global.try_query(seen),
+            diagnostics(t)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Each probe's page arrives once: both Alertmanagers hold it, and no second notification
 /// comes within three gossip peer timeouts of the first (the second peer waits one).
 fn exactly_once(t: &Topology, since: Instant) {
@@ -202,6 +237,7 @@ fn quorum_one_region_lost_region_and_the_fleet_report_on_a_loopback_fleet() {
     exactly_once(&t, p2);
     drop(fault);
     wait_all(&t, "MailCanaryFleetProbeDown", "resolved", None, paged);
+    wait_recovered(&t);
 
     // 3. Region b's path cut: a ticket for b, nothing else that says mail is down.
     let p3 = Instant::now();
@@ -238,6 +274,7 @@ fn quorum_one_region_lost_region_and_the_fleet_report_on_a_loopback_fleet() {
         Some("b"),
         ticket,
     );
+    wait_recovered(&t);
 
     // 4. Region b's Prometheus gone: the lost-region alert, no mail-down alert. The report's
     // period ends here: every canary sent before has settled by the time the report runs.
