@@ -137,6 +137,53 @@ async fn a_late_canary_is_settled_late_by_the_next_cycle() {
     st.server.shutdown().await;
 }
 
+/// A polling profile whose canary lands between two looks, the next of which would come after
+/// the deadline: the last look is made so that it ends by the deadline, finds the canary on
+/// time, and the cycle and the ledger agree (a success, settled `on_time`), over IMAP and over
+/// POP3 alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_found_by_the_last_look_at_the_deadline_is_on_time() {
+    for profile in ["outlook", "outlook_pop3"] {
+        let st = setup(profile).await;
+        // The first look (at once) misses it; the next is due after the deadline.
+        st.server
+            .faults()
+            .set(Fault::Delivery(DeliveryFault::Delay(DEADLINE / 2)));
+        let inst = instance(&st.config, profile);
+        let shared = shared(&st.config);
+        let mut mem = InstanceMemory::default();
+        let ran = run_cycle(&shared, &inst, &mut mem).await;
+        let r = &ran.report;
+        assert!(
+            r.success(),
+            "{profile}: {:?}\n{}",
+            r.failure(),
+            ran.transcript
+        );
+        let id = r.canary_id.clone().expect("canary id");
+        let settled: Vec<(Outcome, f64)> = (r.settled.iter())
+            .filter(|(s, _, _)| *s == id)
+            .map(|(_, o, d)| (*o, *d))
+            .collect();
+        assert_eq!(
+            settled.len(),
+            1,
+            "{profile}: settled once\n{}",
+            ran.transcript
+        );
+        let (outcome, delay) = settled[0];
+        assert_eq!(outcome, Outcome::OnTime, "{profile}: delay {delay}");
+        assert!(
+            delay > (DEADLINE / 2).as_secs_f64(),
+            "{profile}: delay {delay}"
+        );
+        let delivery = r.delivery.expect("a delivery time");
+        assert!(delivery <= DEADLINE, "{profile}: {delivery:?}");
+        println!("{profile}: found by the last look, {delay:.3} s after acceptance");
+        st.server.shutdown().await;
+    }
+}
+
 /// POP3 deletes only at QUIT: a session dropped at QUIT (after its DELE) deletes nothing, and
 /// the canary, settled once already, is deleted by the next cycle's session without being
 /// counted again.

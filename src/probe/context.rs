@@ -6,7 +6,7 @@
 use super::imap::Caps;
 use super::recorder::StepRecord;
 use super::smtp::Accepted;
-use super::{Failure, Reason};
+use super::{Failure, Reason, Stage};
 use crate::landing::Landing;
 use crate::ledger::{Ledger, Outcome};
 use crate::secret::KeyRing;
@@ -112,6 +112,20 @@ impl CycleReport {
     pub fn success(&self) -> bool {
         self.failure().is_none()
     }
+
+    /// The failure for this cycle's own canary when the ledger settled it `late`: it was seen,
+    /// but only past its deadline (a poll's last look at the deadline finishes a little after
+    /// it). The cycle fails as the SLI counts the canary, not as a delivery in time.
+    pub fn seen_late(&self) -> Option<Failure> {
+        let id = self.canary_id.as_deref()?;
+        let (_, _, delay) =
+            (self.settled.iter()).find(|(s, o, _)| s == id && *o == Outcome::Late)?;
+        Some(Failure::new(
+            Stage::Delivery,
+            Reason::NotDelivered,
+            format!("visible only {delay:.3} s after acceptance, past its deadline"),
+        ))
+    }
 }
 
 /// The failure a cycle reports: the first failure of the mail service, in the order the cycle
@@ -122,4 +136,30 @@ pub(crate) fn reported(failures: &[Failure]) -> Option<&Failure> {
         .iter()
         .find(|f| f.reason != Reason::Internal)
         .or_else(|| failures.first())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CycleReport;
+    use crate::ledger::Outcome;
+    use std::time::SystemTime;
+
+    #[test]
+    fn only_this_cycles_own_canary_settled_late_fails_the_cycle() {
+        let mut r = CycleReport::new(SystemTime::now());
+        r.canary_id = Some("mine".into());
+        r.settled.push(("earlier".into(), Outcome::Late, 400.0));
+        assert!(r.seen_late().is_none(), "an earlier canary's late arrival");
+        r.settled.push(("mine".into(), Outcome::OnTime, 2.5));
+        assert!(r.seen_late().is_none(), "on time");
+        r.settled[1].1 = Outcome::Late;
+        let f = r.seen_late().expect("this cycle's canary, late");
+        assert_eq!(
+            (f.stage.as_str(), f.reason.as_str()),
+            ("delivery", "not_delivered")
+        );
+        assert!(f.detail.contains("2.500 s"), "{}", f.detail);
+        r.canary_id = None;
+        assert!(r.seen_late().is_none(), "no canary sent");
+    }
 }

@@ -187,7 +187,10 @@ pub async fn run(
                 )
                 .await
                 {
-                    Ok(true) => report.delivery = Some(seen.saturating_duration_since(acc.at)),
+                    Ok(true) => {
+                        report.delivery = Some(seen.saturating_duration_since(acc.at));
+                        report.met.extend(report.seen_late());
+                    }
                     Ok(false) => {}
                     Err(f) => report.met.push(f),
                 }
@@ -215,11 +218,11 @@ pub async fn run(
                 Err(f) => report.met.push(f),
             }
         }
-        // Not in the mailbox by the deadline, or a sweep of earlier canaries: look in Junk.
-        let missing = report
-            .met
-            .iter()
-            .position(|f| f.stage == Stage::Delivery && f.reason == Reason::NotDelivered);
+        // Not in the mailbox by the deadline (not seen at all: one seen late is in the mailbox),
+        // or a sweep of earlier canaries: look in Junk.
+        let missing = (report.met.iter())
+            .position(|f| f.stage == Stage::Delivery && f.reason == Reason::NotDelivered)
+            .filter(|_| report.delivery.is_none());
         if missing.is_some() || swept {
             match junk::look(ctx, &mut s, rec, inst, &owner, report).await {
                 Ok(found) => {

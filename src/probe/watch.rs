@@ -10,6 +10,19 @@ use crate::config::Watch;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How late a tokio timer may fire after its instant (it rounds up to the millisecond).
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// When a poll's last look before the deadline `until` starts, given that the look before took
+/// `took`: early enough to end by the deadline (twice that time, plus a timer's slack), so that
+/// a canary visible at the deadline is found on time. A look that still ends past the deadline
+/// finds the canary late: the ledger settles it so, and the cycle fails as the ledger counts
+/// (see [`super::context::CycleReport::seen_late`]).
+pub(super) fn last_look_at(until: Instant, took: Duration) -> Instant {
+    let margin = took.saturating_mul(2).saturating_add(TIMER_SLACK);
+    until.checked_sub(margin).unwrap_or_else(Instant::now)
+}
+
 /// A cycle with nothing open still sweeps this often, so a copy that comes after its canary
 /// was settled (a duplicate) or a verified canary whose removal failed is still found.
 const SWEEP_AT_LEAST_EVERY: u64 = 10;
@@ -49,6 +62,7 @@ pub(super) async fn watch(
             }
             s.start_idle(rec).await?;
         } else {
+            let asked = Instant::now();
             let uids = s.search_header(rec, canary::ID_HEADER, id, true).await?;
             let seen = Instant::now();
             if !uids.is_empty() {
@@ -59,8 +73,9 @@ pub(super) async fn watch(
                 // The server lacks IDLE: poll at a resolution fine enough for a deadline.
                 Watch::Idle => Duration::from_secs(1),
             };
-            if later(seen, interval) > until || rec.remaining() < interval {
-                let rest = until
+            let last = last_look_at(until, seen.saturating_duration_since(asked));
+            if later(seen, interval) > last || rec.remaining() < interval {
+                let rest = last
                     .saturating_duration_since(Instant::now())
                     .min(rec.remaining());
                 tokio::time::sleep(rest).await;
@@ -74,8 +89,26 @@ pub(super) async fn watch(
 
 #[cfg(test)]
 mod tests {
-    use super::{sweep_due, SWEEP_AT_LEAST_EVERY};
+    use super::{last_look_at, sweep_due, SWEEP_AT_LEAST_EVERY, TIMER_SLACK};
     use crate::probe::context::InstanceMemory;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn the_last_look_starts_early_enough_to_end_by_the_deadline() {
+        let now = Instant::now();
+        let until = now + Duration::from_secs(3);
+        let at = last_look_at(until, Duration::from_millis(4));
+        assert_eq!(
+            until - at,
+            Duration::from_millis(10),
+            "twice 4 ms, plus 2 ms"
+        );
+        assert_eq!(last_look_at(until, Duration::ZERO), until - TIMER_SLACK);
+        // A look longer than the time left starts at once, and no duration overflows.
+        assert!(last_look_at(until, Duration::from_secs(10)) <= now);
+        assert!(last_look_at(until, Duration::MAX) <= Instant::now());
+    }
 
     #[test]
     fn sweeps_when_anything_is_open_or_unknown_and_at_least_every_tenth_cycle() {

@@ -25,7 +25,7 @@ use crate::probe::conclude::{conclude, load_login, mark_accepted, owner, send};
 use crate::probe::context::{CycleCtx, CycleReport, InstanceMemory};
 use crate::probe::recorder::{later, Recorder};
 use crate::probe::settle::{examine, Examined};
-use crate::probe::watch::sweep_due;
+use crate::probe::watch::{last_look_at, sweep_due};
 use crate::probe::{Failure, Reason, Stage};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -113,6 +113,7 @@ pub(crate) async fn run(
                     match r.watch(rec, mem, report, &canary.id, until, interval).await {
                         Ok(Some(seen)) => {
                             report.delivery = Some(seen.saturating_duration_since(acc.at));
+                            report.met.extend(report.seen_late());
                         }
                         Ok(None) => report.met.push(Failure::new(
                             Stage::Delivery,
@@ -162,6 +163,14 @@ fn head_of(raw: &[u8]) -> &[u8] {
         .unwrap_or(raw)
 }
 
+/// What one session saw: when the wanted canary was listed, if it was, and how long the session
+/// took from connecting to the list (what a last look before the deadline allows for; reading
+/// and deleting come after the canary was seen).
+struct Look {
+    found: Option<Instant>,
+    listing: Duration,
+}
+
 impl Reader<'_> {
     /// Polls with a fresh session every `interval` until canary `id` is listed and verified,
     /// or `until`. Returns when it was listed.
@@ -176,31 +185,34 @@ impl Reader<'_> {
     ) -> Result<Option<Instant>, Failure> {
         loop {
             let polled = Instant::now();
-            if let Some(seen) = self.session(rec, mem, report, Some(id)).await? {
-                return Ok(Some(seen));
+            let look = self.session(rec, mem, report, Some(id)).await?;
+            if look.found.is_some() {
+                return Ok(look.found);
             }
             let next = later(polled, interval);
-            if next >= until || rec.remaining() < interval {
-                // One last look at the deadline, as the IMAP poll does.
-                let rest = until
+            let last = last_look_at(until, look.listing);
+            if next >= last || rec.remaining() < interval {
+                // One last look, ending by the deadline, as the IMAP poll does.
+                let rest = last
                     .saturating_duration_since(Instant::now())
                     .min(rec.remaining());
                 tokio::time::sleep(rest).await;
-                return self.session(rec, mem, report, Some(id)).await;
+                return Ok(self.session(rec, mem, report, Some(id)).await?.found);
             }
             tokio::time::sleep_until(next).await;
         }
     }
 
     /// One session: list, read what is new, settle ours, delete the verified, commit. With
-    /// `want`, returns when that canary was listed (verified and settled).
+    /// `want`, says when that canary was listed (verified and settled).
     async fn session(
         &self,
         rec: &mut Recorder,
         mem: &mut InstanceMemory,
         report: &mut CycleReport,
         want: Option<&str>,
-    ) -> Result<Option<Instant>, Failure> {
+    ) -> Result<Look, Failure> {
+        let opened = Instant::now();
         let mut s = Pop3Session::open(
             rec,
             &self.ctx.tls,
@@ -278,7 +290,10 @@ impl Reader<'_> {
         // Deletions happen here or not at all: until QUIT's +OK, every message stays.
         s.quit(rec).await?;
         verify?;
-        Ok(found)
+        Ok(Look {
+            found,
+            listing: listed_at.saturating_duration_since(opened),
+        })
     }
 
     /// Reads the headers of each `fresh` message (`TOP n 0`; `RETR` when the server has no
