@@ -114,7 +114,7 @@ impl CycleReport {
     }
 
     /// The failure for this cycle's own canary when the ledger settled it `late`: it was seen,
-    /// but only past its deadline (a poll's last look at the deadline finishes a little after
+    /// but only past its deadline (a poll's last look, timed to end by the deadline, ended after
     /// it). The cycle fails as the SLI counts the canary, not as a delivery in time.
     pub fn seen_late(&self) -> Option<Failure> {
         let id = self.canary_id.as_deref()?;
