@@ -10,16 +10,17 @@ use crate::config::Watch;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How late a tokio timer may fire after its instant (it rounds up to the millisecond).
-const TIMER_SLACK: Duration = Duration::from_millis(2);
+/// How late the last look may begin after its instant: the timer rounds up to the millisecond,
+/// and on a busy host the worker that makes the look is scheduled later still.
+const WAKE_SLACK: Duration = Duration::from_millis(25);
 
 /// When a poll's last look before the deadline `until` starts, given that the look before took
-/// `took`: early enough to end by the deadline (twice that time, plus a timer's slack), so that
+/// `took`: early enough to end by the deadline (twice that time, plus [`WAKE_SLACK`]), so that
 /// a canary visible at the deadline is found on time. A look that still ends past the deadline
 /// finds the canary late: the ledger settles it so, and the cycle fails as the ledger counts
 /// (see [`super::context::CycleReport::seen_late`]).
 pub(super) fn last_look_at(until: Instant, took: Duration) -> Instant {
-    let margin = took.saturating_mul(2).saturating_add(TIMER_SLACK);
+    let margin = took.saturating_mul(2).saturating_add(WAKE_SLACK);
     until.checked_sub(margin).unwrap_or_else(Instant::now)
 }
 
@@ -89,7 +90,7 @@ pub(super) async fn watch(
 
 #[cfg(test)]
 mod tests {
-    use super::{last_look_at, sweep_due, SWEEP_AT_LEAST_EVERY, TIMER_SLACK};
+    use super::{last_look_at, sweep_due, SWEEP_AT_LEAST_EVERY, WAKE_SLACK};
     use crate::probe::context::InstanceMemory;
     use std::time::Duration;
     use tokio::time::Instant;
@@ -101,10 +102,10 @@ mod tests {
         let at = last_look_at(until, Duration::from_millis(4));
         assert_eq!(
             until - at,
-            Duration::from_millis(10),
-            "twice 4 ms, plus 2 ms"
+            Duration::from_millis(33),
+            "twice 4 ms, plus 25 ms"
         );
-        assert_eq!(last_look_at(until, Duration::ZERO), until - TIMER_SLACK);
+        assert_eq!(last_look_at(until, Duration::ZERO), until - WAKE_SLACK);
         // A look longer than the time left starts at once, and no duration overflows.
         assert!(last_look_at(until, Duration::from_secs(10)) <= now);
         assert!(last_look_at(until, Duration::MAX) <= Instant::now());
