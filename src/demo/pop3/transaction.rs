@@ -145,12 +145,13 @@ impl Session {
     /// RETR (`lines` None) or TOP.
     async fn retr(&mut self, arg: &str, lines: Option<usize>) -> io::Result<Flow> {
         fault!(self, Pop3Step::Retr);
-        let Some((_, uid, size)) = self.message(arg).await? else {
+        let Some((n, uid, size)) = self.message(arg).await? else {
             return Ok(Flow::Continue);
         };
         let store = self.shared.store.clone();
         let Some(bytes) = self.maildrop().and_then(|m| m.bytes(&store, uid)) else {
-            self.err("Message is no longer available.").await?;
+            // Another session deleted it after this one logged in; worded as Dovecot does.
+            self.err(&format!("Message {n} expunged.")).await?;
             return Ok(Flow::Continue);
         };
         let body = match lines {
