@@ -113,10 +113,18 @@ impl CycleReport {
         self.failure().is_none()
     }
 
+    /// This cycle's canary was seen `delivery` after its acceptance (and settled): records the
+    /// delivery time and, when the ledger settled it `late`, the failure that says so, so that
+    /// the cycle and the ledger agree.
+    pub fn seen(&mut self, delivery: Duration) {
+        self.delivery = Some(delivery);
+        self.met.extend(self.seen_late());
+    }
+
     /// The failure for this cycle's own canary when the ledger settled it `late`: it was seen,
     /// but only past its deadline (a poll's last look, timed to end by the deadline, ended after
     /// it). The cycle fails as the SLI counts the canary, not as a delivery in time.
-    pub fn seen_late(&self) -> Option<Failure> {
+    fn seen_late(&self) -> Option<Failure> {
         let id = self.canary_id.as_deref()?;
         let (_, _, delay) =
             (self.settled.iter()).find(|(s, o, _)| s == id && *o == Outcome::Late)?;

@@ -187,10 +187,7 @@ pub async fn run(
                 )
                 .await
                 {
-                    Ok(true) => {
-                        report.delivery = Some(seen.saturating_duration_since(acc.at));
-                        report.met.extend(report.seen_late());
-                    }
+                    Ok(true) => report.seen(seen.saturating_duration_since(acc.at)),
                     Ok(false) => {}
                     Err(f) => report.met.push(f),
                 }

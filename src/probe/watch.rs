@@ -18,7 +18,7 @@ const WAKE_SLACK: Duration = Duration::from_millis(25);
 /// `took`: early enough to end by the deadline (twice that time, plus [`WAKE_SLACK`]), so that
 /// a canary visible at the deadline is found on time. A look that still ends past the deadline
 /// finds the canary late: the ledger settles it so, and the cycle fails as the ledger counts
-/// (see [`super::context::CycleReport::seen_late`]).
+/// (see [`super::context::CycleReport::seen`]).
 pub(super) fn last_look_at(until: Instant, took: Duration) -> Instant {
     let margin = took.saturating_mul(2).saturating_add(WAKE_SLACK);
     until.checked_sub(margin).unwrap_or_else(Instant::now)

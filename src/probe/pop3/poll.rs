@@ -111,10 +111,7 @@ pub(crate) async fn run(
                     };
                     let until = later(acc.at, p.deadline);
                     match r.watch(rec, mem, report, &canary.id, until, interval).await {
-                        Ok(Some(seen)) => {
-                            report.delivery = Some(seen.saturating_duration_since(acc.at));
-                            report.met.extend(report.seen_late());
-                        }
+                        Ok(Some(seen)) => report.seen(seen.saturating_duration_since(acc.at)),
                         Ok(None) => report.met.push(Failure::new(
                             Stage::Delivery,
                             Reason::NotDelivered,
