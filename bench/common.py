@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # during the run cannot swap them.
 BIN = Path(os.environ.get("BENCH_AGENT_BIN", ROOT / "target/release/mailcanary"))
 SERVER = Path(os.environ.get("BENCH_SERVER_BIN", ROOT / "target/release/examples/bench"))
+FLOOR = Path(os.environ.get("BENCH_FLOOR_BIN", ROOT / "target/bench/release/examples/floor"))
 CLK = os.sysconf("SC_CLK_TCK")
 STACK = Path("/var/lib/mailstack")
 PLUGINS = Path("/usr/lib/nagios/plugins")

@@ -95,6 +95,29 @@ def report(d, command, append):
             rows.append(("  peer ÷ agent, CPU per cycle (same stack, same run)",
                          f"{ratio:.0f}×", "", ""))
             target("≥ 100× cheaper than the peer", ratio >= 100, f"{ratio:.0f}×", "≥ 100×")
+        floor = stack.get("floor") or {}
+        labels = {"pipelined_blocking": "pipelined, blocking sockets",
+                  "lockstep_blocking": "the agent's round trips, blocking sockets",
+                  "lockstep_tokio": "the agent's round trips, tokio"}
+        for key, label in labels.items():
+            fl = floor.get(key)
+            if not fl:
+                continue
+            if not fl.get("cpu_per_1000"):
+                rows.append((f"  floor, {label}", "did not run", "",
+                             fl.get("error", "")[-80:].replace("\n", " ")))
+                continue
+            rows.append((f"  floor: CPU-s per 1,000 cycles keeping every phase, {label} "
+                         f"({fl['instances']} instances, bench/floor)",
+                         f"{fmt(fl['cpu_per_1000'],2)} s", "",
+                         f"{fl['cycles']} cycles, {fl['failures']} failed; user "
+                         f"{fmt(fl['user_s'] / fl['cycles'] * 1000, 2)} / sys "
+                         f"{fmt(fl['sys_s'] / fl['cycles'] * 1000, 2)} s"))
+        same = floor.get("lockstep_tokio", {}).get("cpu_per_1000")
+        if same and ac["cpu_per_1000"]:
+            peer = pe["cpu_per_1000"] and pe["cpu_per_1000"] / same
+            rows.append(("  agent ÷ floor with the agent's round trips on tokio; peer ÷ that floor",
+                         f"{ac['cpu_per_1000'] / same:.1f}×; {fmt(peer, 0)}×", "", ""))
     if scale:
         for key in ("1000", "big"):
             s = scale.get(key)

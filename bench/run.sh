@@ -42,11 +42,16 @@ mkdir -p "$out/bin"
 cp target/release/mailcanary "$out/bin/"
 cargo build --release -q --example bench --target-dir target/bench
 cp target/bench/release/examples/bench "$out/bin/"
+if [[ " $PHASES " == *" stack "* ]]; then  # the floor of a cycle's cost, beside the agent
+  cargo build --release -q --example floor --target-dir target/bench
+  cp target/bench/release/examples/floor "$out/bin/"
+fi
 if [[ " $PHASES " == *" encoders "* ]]; then
   cargo build --release -q --example encoders --target-dir target/bench
   cp target/bench/release/examples/encoders "$out/bin/"
 fi
-export BENCH_AGENT_BIN="$out/bin/mailcanary" BENCH_SERVER_BIN="$out/bin/bench"
+export BENCH_AGENT_BIN="$out/bin/mailcanary" BENCH_SERVER_BIN="$out/bin/bench" \
+  BENCH_FLOOR_BIN="$out/bin/floor"
 echo "bench: results in $out" >&2
 
 for phase in $PHASES; do

@@ -155,6 +155,38 @@ def run_peer(n, user, password, ca, results):
             "output": text[:300]})
 
 
+FLOOR_MODES = (  # (key, flags): bench/floor/main.rs
+    ("pipelined_blocking", []),
+    ("lockstep_blocking", ["--lockstep"]),
+    ("lockstep_tokio", ["--lockstep", "--io", "tokio"]),
+)
+
+
+def run_floor(n, user, password_file, ca):
+    """bench/floor on the cost mailbox with as many instances as the cost agent, once the agents
+    are stopped, in each of FLOOR_MODES: the least CPU a client keeping every phase of a cycle
+    spends on this stack, pipelined or with the agent's round trips, on blocking sockets or on
+    tokio. Each run's own getrusage, so only its threads count."""
+    seconds = env_int("BENCH_FLOOR_SECONDS", 40)
+    out = {}
+    for key, flags in FLOOR_MODES:
+        p = subprocess.run([str(FLOOR), "--ca", str(ca), "--user", user, "--password-file",
+                            str(password_file), "--instances", str(n), "--seconds", str(seconds),
+                            *flags], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=seconds + 120)
+        if p.returncode != 0 or not p.stdout.strip():
+            out[key] = {"error": (p.stderr or p.stdout)[-500:]}
+            continue
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        cpu = r["user_s"] + r["sys_s"]
+        r.update(instances=n, seconds=seconds, flags=" ".join(flags), cpu_s=cpu,
+                 cpu_per_1000=cpu / r["cycles"] * 1000 if r["cycles"] else None,
+                 errors=p.stderr[-500:])
+        log(f"floor {key}:", json.dumps(r))
+        out[key] = r
+    return out
+
+
 def phase_stack(out):
     work = Path(tempfile.mkdtemp(prefix="mailcanary-bench-stack."))
     ca = STACK / "tls/ca.crt"
@@ -206,6 +238,7 @@ def phase_stack(out):
             x.stop()
         ref.stop(remove_probe="stack-fidelity/")
         watcher.stopped = True
+    floor = run_floor(cost_n, cost_user, secret("ivan"), ca)
     # Maildir ground truth: first appearance of each canary's file.
     seen_file = {}
     for t, _name, cid in watcher.events:
@@ -241,6 +274,7 @@ def phase_stack(out):
                      "failures": a_fail},
         "per_canary_s": per,
         "agent_cost": dict(m, instances=cost_n, failure_reasons=b_fail),
+        "floor": floor,
         "agent_fidelity_cost": {
             "cycles": c_a1["cycles"] - c_a0["cycles"], "cpu_s": s_a1["cpu"] - s_a0["cpu"],
             "hwm_kib": s_a1["hwm_kib"]},
