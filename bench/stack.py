@@ -170,10 +170,14 @@ def run_floor(n, user, password_file, ca):
     seconds = env_int("BENCH_FLOOR_SECONDS", 40)
     out = {}
     for key, flags in FLOOR_MODES:
-        p = subprocess.run([str(FLOOR), "--ca", str(ca), "--user", user, "--password-file",
-                            str(password_file), "--instances", str(n), "--seconds", str(seconds),
-                            *flags], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           timeout=seconds + 120)
+        try:
+            p = subprocess.run([str(FLOOR), "--ca", str(ca), "--user", user, "--password-file",
+                                str(password_file), "--instances", str(n), "--seconds",
+                                str(seconds), *flags], stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=seconds + 120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out[key] = {"error": str(e)}
+            continue
         if p.returncode != 0 or not p.stdout.strip():
             out[key] = {"error": (p.stderr or p.stdout)[-500:]}
             continue

@@ -26,9 +26,9 @@ fn server_name() -> Result<ServerName<'static>, String> {
 /// a cycle driven by `futures::executor::block_on` makes the same syscalls a blocking client does.
 pub struct Blocking(pub Arc<rustls::ClientConfig>);
 
-pub struct Sync<T>(T);
+pub struct Ready<T>(T);
 
-impl<T: Read + Unpin> AsyncRead for Sync<T> {
+impl<T: Read + Unpin> AsyncRead for Ready<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
@@ -40,7 +40,7 @@ impl<T: Read + Unpin> AsyncRead for Sync<T> {
     }
 }
 
-impl<T: Write + Unpin> AsyncWrite for Sync<T> {
+impl<T: Write + Unpin> AsyncWrite for Ready<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
@@ -59,8 +59,8 @@ impl<T: Write + Unpin> AsyncWrite for Sync<T> {
 type BlockingTls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
 
 impl Net for Blocking {
-    type Plain = Sync<std::net::TcpStream>;
-    type Tls = Sync<BlockingTls>;
+    type Plain = Ready<std::net::TcpStream>;
+    type Tls = Ready<BlockingTls>;
 
     async fn connect(&self, port: u16) -> Result<Self::Plain, String> {
         let tcp = std::net::TcpStream::connect(("127.0.0.1", port))
@@ -68,7 +68,7 @@ impl Net for Blocking {
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;
         tcp.set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(|e| e.to_string())?;
-        Ok(Sync(tcp))
+        Ok(Ready(tcp))
     }
 
     async fn tls(&self, plain: Self::Plain) -> Result<Self::Tls, String> {
@@ -80,7 +80,7 @@ impl Net for Blocking {
                 .complete_io(&mut s.sock)
                 .map_err(|e| format!("handshake: {e}"))?;
         }
-        Ok(Sync(s))
+        Ok(Ready(s))
     }
 }
 
