@@ -92,6 +92,12 @@ impl TlsContext {
         })
     }
 
+    /// The client configuration every handshake of the agent uses (the benchmarks' floor
+    /// client uses it too, so both verify and negotiate alike).
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        self.connector.config().clone()
+    }
+
     /// Performs the client handshake over `tcp`, verifying the certificate for `server_name`.
     /// On success also returns the leaf certificate's notAfter (unix seconds) when readable.
     pub async fn handshake(

@@ -7,9 +7,10 @@
 //!       [--lockstep] [--io blocking|tokio]
 //! ```
 //!
-//! `N` instances run cycles back to back for `S` seconds against 127.0.0.1 with rustls and ring
-//! (the agent's TLS stack and provider) and nothing else: no ledger, no metrics, no logging, no
-//! timing of steps, no message signature. A cycle ([`cycle`]):
+//! `N` instances run cycles back to back for `S` seconds against 127.0.0.1 with the agent's own
+//! TLS client configuration (rustls and ring, the web roots and `--ca`) and nothing else: no
+//! ledger, no metrics, no logging, no timing of steps, no message signature. A cycle
+//! ([`cycle`]):
 //!
 //! - IMAPS 993: connect, TLS handshake, greeting; `AUTHENTICATE PLAIN` with its initial
 //!   response, `SELECT INBOX` and `IDLE`;
@@ -28,7 +29,6 @@
 mod cycle;
 mod net;
 
-use rustls::pki_types::{pem::PemObject, CertificateDer};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,20 +108,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&args.ca).expect("read --ca") {
-        roots
-            .add(cert.expect("a PEM certificate"))
-            .expect("a CA certificate");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    // The agent's own TLS client configuration: its provider, versions and roots plus `--ca`.
+    let config = mailcanary::tls::TlsContext::new(Some(std::path::Path::new(&args.ca)))
+        .unwrap_or_else(|e| {
+            eprintln!("floor: {e}");
+            std::process::exit(2);
+        })
+        .client_config();
     let counts = Arc::new(Counts::default());
     let end = Instant::now() + Duration::from_secs(args.seconds);
     if args.tokio {
