@@ -96,13 +96,8 @@ def report(d, command, append):
                          f"{ratio:.0f}×", "", ""))
             target("≥ 100× cheaper than the peer", ratio >= 100, f"{ratio:.0f}×", "≥ 100×")
         floor = stack.get("floor") or {}
-        labels = {"pipelined_blocking": "pipelined, blocking sockets",
-                  "lockstep_blocking": "the agent's round trips, blocking sockets",
-                  "lockstep_tokio": "the agent's round trips, tokio"}
-        for key, label in labels.items():
-            fl = floor.get(key)
-            if not fl:
-                continue
+        for key, fl in floor.items():  # in the order stack.py ran them, labelled there
+            label = fl.get("label", key)
             if not fl.get("cpu_per_1000"):
                 rows.append((f"  floor, {label}", "did not run", "",
                              fl.get("error", "")[-80:].replace("\n", " ")))

@@ -155,10 +155,10 @@ def run_peer(n, user, password, ca, results):
             "output": text[:300]})
 
 
-FLOOR_MODES = (  # (key, flags): bench/floor/main.rs
-    ("pipelined_blocking", []),
-    ("lockstep_blocking", ["--lockstep"]),
-    ("lockstep_tokio", ["--lockstep", "--io", "tokio"]),
+FLOOR_MODES = (  # (key, label in the report, flags): bench/floor/main.rs
+    ("pipelined_blocking", "pipelined, blocking sockets", []),
+    ("lockstep_blocking", "the agent's round trips, blocking sockets", ["--lockstep"]),
+    ("lockstep_tokio", "the agent's round trips, tokio", ["--lockstep", "--io", "tokio"]),
 )
 
 
@@ -169,21 +169,21 @@ def run_floor(n, user, password_file, ca):
     tokio. Each run's own getrusage, so only its threads count."""
     seconds = env_int("BENCH_FLOOR_SECONDS", 40)
     out = {}
-    for key, flags in FLOOR_MODES:
+    for key, label, flags in FLOOR_MODES:
         try:
             p = subprocess.run([str(FLOOR), "--ca", str(ca), "--user", user, "--password-file",
                                 str(password_file), "--instances", str(n), "--seconds",
                                 str(seconds), *flags], stdin=subprocess.DEVNULL,
                                capture_output=True, text=True, timeout=seconds + 120)
         except (OSError, subprocess.TimeoutExpired) as e:
-            out[key] = {"error": str(e)}
+            out[key] = {"label": label, "error": str(e)}
             continue
         if p.returncode != 0 or not p.stdout.strip():
-            out[key] = {"error": (p.stderr or p.stdout)[-500:]}
+            out[key] = {"label": label, "error": (p.stderr or p.stdout)[-500:]}
             continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
         cpu = r["user_s"] + r["sys_s"]
-        r.update(instances=n, seconds=seconds, flags=" ".join(flags), cpu_s=cpu,
+        r.update(label=label, instances=n, seconds=seconds, flags=" ".join(flags), cpu_s=cpu,
                  cpu_per_1000=cpu / r["cycles"] * 1000 if r["cycles"] else None,
                  errors=p.stderr[-500:])
         log(f"floor {key}:", json.dumps(r))
